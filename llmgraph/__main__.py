@@ -1,0 +1,3 @@
+from llmgraph.cli import main
+
+main()

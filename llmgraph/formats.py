@@ -1,0 +1,235 @@
+"""Read and write every RadGraph JSON flavour, validated.
+
+Flavours (detected on reading):
+- official RadGraph 1.0 / RadGraph-XL train and dev files and the ``radgraph`` package's output:
+  ``{report_id: {"text", "entities", "data_source", "data_split"}}``;
+- the RadGraph 1.0 test file: entities under ``labeler_1`` and ``labeler_2``;
+- JSONL: one document per line, with its ``id`` (and ``annotator`` for doubly annotated sets).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Iterable
+
+from llmgraph.document import Document, Entity, Relation
+from llmgraph.errors import InputError
+from llmgraph.validation import check_collection, check_document, check_schema
+
+LABELERS = ("labeler_1", "labeler_2")
+_KNOWN_KEYS = {"id", "text", "entities", *LABELERS, "annotator", "data_source", "data_split",
+               "modality", "source_text", "token_offsets"}
+
+
+class _JSONObject(dict):
+    """A parsed JSON object that remembers keys it saw twice."""
+
+    duplicates: tuple[str, ...] = ()
+
+
+def _object_hook(pairs: list[tuple[str, Any]]) -> _JSONObject:
+    obj = _JSONObject(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        obj.duplicates = tuple(key for key, _ in pairs if key in seen or seen.add(key))
+    return obj
+
+
+def read_text(path: Path) -> str:
+    """The file's text; one-line errors for a missing file or non-UTF-8 bytes."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError("no such file", path) from None
+    except IsADirectoryError:
+        raise InputError("is a directory, not a file", path) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InputError(f"not UTF-8 text (byte {data[error.start]:#04x} at offset {error.start})", path) from None
+
+
+def parse_json(text: str, path: Path | None = None, line: int | None = None) -> Any:
+    try:
+        return json.loads(text, object_pairs_hook=_object_hook)
+    except json.JSONDecodeError as error:
+        where = f"line {line}" if line else f"line {error.lineno} column {error.colno}"
+        raise InputError(f"not valid JSON ({error.msg} at {where})", path) from None
+
+
+def _check_duplicates(raw: dict[str, Any]) -> None:
+    """Reject a document whose JSON repeats a key (a repeated entity id, say)."""
+    blocks = [raw, *(raw[name] for name in LABELERS if isinstance(raw.get(name), dict))]
+    for block in blocks:
+        if getattr(block, "duplicates", ()):
+            raise InputError(f"duplicate key {block.duplicates[0]!r}")
+        if getattr(block.get("entities"), "duplicates", ()):
+            raise InputError(f"duplicate entity id {block['entities'].duplicates[0]!r}")
+
+
+def _entities(raw: dict[str, Any]) -> tuple[list[Entity], list[Relation]]:
+    entities, relations = [], []
+    for entity_id, value in raw.items():
+        entities.append(Entity(entity_id, value["tokens"], value["label"], value["start_ix"], value["end_ix"]))
+        relations.extend(Relation(kind, entity_id, target) for kind, target in value["relations"])
+    return entities, relations
+
+
+def documents_from_raw(doc_id: str, raw: Any) -> list[Document]:
+    """Documents from one raw document object: one per labeler in a test-file entry."""
+    if not isinstance(raw, dict):
+        raise InputError(f"expected a JSON object, found {type(raw).__name__}", doc_id=doc_id)
+    try:
+        _check_duplicates(raw)
+        check_schema(raw)
+    except InputError as error:
+        raise error.at(doc_id=doc_id) from None
+    common = dict(
+        id=doc_id,
+        text=raw["text"],
+        data_source=raw.get("data_source"),
+        data_split=raw.get("data_split"),
+        modality=raw.get("modality"),
+        source_text=raw.get("source_text"),
+        token_offsets=[tuple(pair) for pair in raw["token_offsets"]] if "token_offsets" in raw else None,
+        meta={key: value for key, value in raw.items() if key not in _KNOWN_KEYS},
+    )
+    if "entities" in raw:
+        blocks = {raw.get("annotator"): raw}
+    else:
+        blocks = {name: raw[name] for name in LABELERS if name in raw}
+    docs = []
+    for annotator, block in blocks.items():
+        entities, relations = _entities(block["entities"])
+        doc = Document(entities=entities, relations=relations, annotator=annotator, **common)
+        check_document(doc)
+        docs.append(doc)
+    return docs
+
+
+def choose_labeler(docs: list[Document], labeler: str | None) -> list[Document]:
+    """Keep one labeler's documents (``"1"``/``"2"``), or all of them (``"both"``)."""
+    if labeler == "both" or not any(doc.annotator for doc in docs):
+        return docs
+    if labeler is None:
+        raise InputError("holds labeler_1 and labeler_2 annotations: choose one with --labeler 1|2 (or both)")
+    if labeler not in ("1", "2"):
+        raise InputError(f"unknown labeler {labeler!r} (expected 1, 2 or both)")
+    name = f"labeler_{labeler}"
+    chosen = [doc for doc in docs if doc.annotator == name]
+    missing = {doc.id for doc in docs} - {doc.id for doc in chosen}
+    if missing:
+        raise InputError(f"has no {name} annotations", doc_id=sorted(missing)[0])
+    return chosen
+
+
+def _located(path: Path, make):
+    try:
+        return make()
+    except InputError as error:
+        raise error.at(path=path) from None
+
+
+def read_radgraph(path: str | Path, labeler: str | None = None) -> list[Document]:
+    """Read a RadGraph JSON or JSONL file; ``labeler`` is ``"1"``, ``"2"`` or ``"both"`` for test files."""
+    path = Path(path)
+    text = read_text(path)
+    if path.suffix == ".jsonl":
+        raws = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                raw = _located(path, lambda: parse_json(line, path, number))
+                if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
+                    raise InputError(f"line {number}: expected a JSON object with a string 'id'", path)
+                raws.append((raw["id"], raw))
+    else:
+        collection = parse_json(text, path)
+        if not isinstance(collection, dict):
+            raise InputError(f"expected a JSON object mapping report ids to documents, found {type(collection).__name__}", path)
+        if collection.duplicates:
+            raise InputError("duplicate report id", path, collection.duplicates[0])
+        raws = list(collection.items())
+    docs = [doc for doc_id, raw in raws for doc in _located(path, lambda: documents_from_raw(doc_id, raw))]
+    _located(path, lambda: check_collection(docs))
+    return _located(path, lambda: choose_labeler(docs, labeler))
+
+
+def document_to_raw(doc: Document) -> dict[str, Any]:
+    """The RadGraph JSON object for one document (llmgraph extension keys only when set)."""
+    entities = {
+        entity.id: {
+            "tokens": entity.tokens,
+            "label": entity.label,
+            "start_ix": entity.start_ix,
+            "end_ix": entity.end_ix,
+            "relations": [[relation.type, relation.target] for relation in doc.relations_from(entity.id)],
+        }
+        for entity in doc.entities
+    }
+    raw: dict[str, Any] = {"text": doc.text, "entities": entities,
+                           "data_source": doc.data_source, "data_split": doc.data_split}
+    if doc.modality is not None:
+        raw["modality"] = doc.modality
+    if doc.source_text is not None:
+        raw["source_text"] = doc.source_text
+    if doc.token_offsets is not None:
+        raw["token_offsets"] = [list(pair) for pair in doc.token_offsets]
+    return raw | doc.meta
+
+
+def to_collection(docs: Iterable[Document]) -> dict[str, Any]:
+    """A RadGraph JSON collection; doubly annotated documents become a test-file entry."""
+    grouped: dict[str, list[Document]] = defaultdict(list)
+    for doc in docs:
+        grouped[doc.id].append(doc)
+    collection = {}
+    for doc_id, group in grouped.items():
+        if len(group) == 1 and group[0].annotator is None:
+            collection[doc_id] = document_to_raw(group[0])
+            continue
+        raw = document_to_raw(group[0])
+        raw.pop("entities")
+        for doc in group:
+            if doc.annotator not in LABELERS:
+                raise InputError(f"annotator {doc.annotator!r} cannot be written to a test file", doc_id=doc_id)
+            raw[doc.annotator] = {"entities": document_to_raw(doc)["entities"]}
+        collection[doc_id] = raw
+    return collection
+
+
+def write_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def write_radgraph(docs: Iterable[Document], path: str | Path) -> None:
+    """Write documents as RadGraph JSON (``.json``) or one document per line (``.jsonl``)."""
+    docs = list(docs)
+    for doc in docs:
+        check_document(doc)
+    check_collection(docs)
+    if Path(path).suffix == ".jsonl":
+        lines = []
+        for doc in docs:
+            raw = {"id": doc.id, **document_to_raw(doc)}
+            if doc.annotator is not None:
+                raw["annotator"] = doc.annotator
+            lines.append(json.dumps(raw, ensure_ascii=False))
+        write_atomic(path, "".join(line + "\n" for line in lines))
+    else:
+        write_atomic(path, json.dumps(to_collection(docs), ensure_ascii=False) + "\n")
