@@ -1,0 +1,105 @@
+"""F1RadGraph equals the real radgraph package (0.1.18) on thousands of generated report pairs."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from llmgraph.document import Document, Entity, Relation
+from llmgraph.formats import document_to_raw
+from llmgraph.labels import RADGRAPH_LABELS, RELATION_TYPES, XL_LABELS
+from llmgraph.metrics import REWARD_LEVELS, compute_reward, evaluate
+from radgraph_reference import rewards
+
+WORDS = ["effusion", "Effusion", "pleural", "left", "Left", "small", "lung", "opacity", "pneumonia",
+         "edema", "mild", "no", ".", "tube", "carina", "2", "cm", "above"]
+
+
+def random_document(rng: random.Random, doc_id: str, text: str | None = None, labels=RADGRAPH_LABELS) -> Document:
+    """A valid document with random spans (some overlapping or repeated), labels and relations."""
+    tokens = text.split() if text else [rng.choice(WORDS) for _ in range(rng.randint(1, 14))]
+    entities = []
+    for number in range(1, rng.randint(0, 8) + 1):
+        start = rng.randrange(len(tokens))
+        end = min(len(tokens) - 1, start + rng.choice([0, 0, 0, 1, 2]))
+        entities.append(Entity(str(number), " ".join(tokens[start:end + 1]), rng.choice(labels), start, end))
+    relations = []
+    for entity in entities:
+        for _ in range(rng.choice([0, 0, 1, 1, 2])):
+            target = rng.choice(entities)
+            relations.append(Relation(rng.choice(RELATION_TYPES), entity.id, target.id))
+    return Document(doc_id, " ".join(tokens), entities, relations)
+
+
+def perturbed(rng: random.Random, doc: Document, labels=RADGRAPH_LABELS) -> Document:
+    """A prediction near ``doc``: some entities kept, relabelled or dropped, some new ones and relations."""
+    noise = random_document(rng, doc.id, doc.text, labels)
+    kept = [e for e in doc.entities if rng.random() < 0.7]
+    kept = [Entity(e.id, e.tokens, rng.choice(labels) if rng.random() < 0.2 else e.label, e.start_ix, e.end_ix)
+            for e in kept]
+    offset = len(doc.entities) + 1
+    extra = [Entity(str(int(e.id) + offset), e.tokens, e.label, e.start_ix, e.end_ix)
+             for e in noise.entities if rng.random() < 0.4]
+    ids = {e.id for e in kept + extra}
+    relations = [r for r in doc.relations if r.source in ids and r.target in ids and rng.random() < 0.8]
+    relations += [Relation(r.type, str(int(r.source) + offset), str(int(r.target) + offset))
+                  for r in noise.relations if str(int(r.source) + offset) in ids and str(int(r.target) + offset) in ids]
+    return Document(doc.id, doc.text, kept + extra, relations)
+
+
+@pytest.mark.parametrize("labels", [RADGRAPH_LABELS, XL_LABELS[:4]])
+def test_rewards_equal_radgraph_on_generated_pairs(labels):
+    rng = random.Random(7)
+    reference = rewards()
+    differing = 0
+    for index in range(3000):
+        gold = random_document(rng, str(index), labels=labels)
+        pred = perturbed(rng, gold, labels) if rng.random() < 0.8 else random_document(rng, str(index), gold.text, labels)
+        hyp_raw, ref_raw = document_to_raw(pred), document_to_raw(gold)
+        for level in ("simple", "partial", "complete"):
+            ours = compute_reward(hyp_raw, ref_raw, level)
+            assert ours == reference.compute_reward(hyp_raw, ref_raw, level), (level, hyp_raw, ref_raw)
+        differing += compute_reward(hyp_raw, ref_raw, "simple") != compute_reward(hyp_raw, ref_raw, "complete")
+        assert reference.compute_reward(hyp_raw, ref_raw, "all") == tuple(
+            compute_reward(hyp_raw, ref_raw, level) for level in ("simple", "partial", "complete"))
+    assert differing > 500  # the generated pairs exercise the levels differently, not only 0 and 1
+
+
+def test_evaluate_means_equal_radgraph_mean_rewards():
+    rng = random.Random(11)
+    gold = [random_document(rng, f"r{i}") for i in range(400)]
+    pred = [perturbed(rng, doc) for doc in gold]
+    result = evaluate(gold, pred, samples=0)
+    reference = rewards()
+    for name, level in REWARD_LEVELS.items():
+        expected = np.mean([reference.compute_reward(document_to_raw(p), document_to_raw(g), level)
+                            for g, p in zip(gold, pred)])
+        assert result[name] == pytest.approx(expected, abs=1e-12)
+    assert 0 < result["rg_er_bar"] < result["rg_e"] < 1
+
+
+def test_empty_side_scores_zero_like_radgraph():
+    doc = Document("x", "small effusion", [Entity("1", "effusion", "OBS-DP", 1, 1)])
+    empty = Document("x", "small effusion")
+    for hyp, ref in ((doc, empty), (empty, doc), (empty, empty)):
+        for level in ("simple", "partial", "complete"):
+            assert compute_reward(document_to_raw(hyp), document_to_raw(ref), level) == 0.0
+            assert rewards().compute_reward(document_to_raw(hyp), document_to_raw(ref), level) == 0.0
+
+
+def test_hand_computed_example_rewards():
+    """"no acute cardiopulmonary abnormality", with one misdirected modify relation.
+
+    complete: the modify item differs, (cardiopulmonary, ANAT-DP) and the located_at item match: 2/3.
+    """
+    ref = {"entities": {"1": {"tokens": "acute", "label": "OBS-DA", "relations": [["modify", "2"]]},
+                        "2": {"tokens": "cardiopulmonary", "label": "ANAT-DP", "relations": []},
+                        "3": {"tokens": "abnormality", "label": "OBS-DA", "relations": [["located_at", "2"]]}}}
+    hyp = {"entities": {"1": {"tokens": "acute", "label": "OBS-DA", "relations": [["modify", "3"]]},
+                        "2": {"tokens": "cardiopulmonary", "label": "ANAT-DP", "relations": []},
+                        "3": {"tokens": "abnormality", "label": "OBS-DA", "relations": [["located_at", "2"]]}}}
+    assert compute_reward(hyp, ref, "simple") == 1.0
+    assert compute_reward(hyp, ref, "partial") == 1.0
+    assert compute_reward(hyp, ref, "complete") == rewards().compute_reward(hyp, ref, "complete") == pytest.approx(2 / 3)
