@@ -206,6 +206,7 @@ def write_atomic(path: str | Path, text: str) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.chmod(temp, 0o644)  # mkstemp makes owner-only files; outputs are ordinary files
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(text)
