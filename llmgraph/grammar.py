@@ -1,0 +1,223 @@
+"""What constrained decoding is handed: the static output schema or a per-report grammar.
+
+Grammar modes:
+- ``none``: free text (for measuring what constraints buy);
+- ``json``: ``schemas/extraction.schema.json``, the same for every report;
+- ``report``: a per-report grammar. Entity texts can only be word n-grams of this report,
+  listed in report order, each starting after the previous one ends: the model cannot loop,
+  repeat itself or invent text, so every entity is grounded by construction. Rendered as Lark
+  (llguidance) or EBNF (xgrammar).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from llmgraph.document import Document
+from llmgraph.labels import RELATION_TYPES
+from llmgraph.validation import load_schema
+
+MAX_SPAN_TOKENS = 5
+MAX_SPAN_WORDS = 2  # RadGraph entities are one word in ~95% of cases; "2.5 cm" counts as one word
+MAX_ENTITIES = 60
+MAX_RELATIONS_PER_ENTITY = 4
+# Words that never start or end an entity: function words, and the negation and hedge cues
+# that set an entity's certainty but are not entities themselves (RadGraph guidelines).
+STOPWORDS = frozenset("""
+a an the of in on at to for with without within and or but nor is are was were be been being has have had
+there this that these those it its which who by from as than into onto over under per via
+no not none neither nor negative free may might could can would should will possible possibly probable
+probably likely unlikely suggest suggests suggestive concerning consistent compatible represent represents
+evidence seen noted identified demonstrated appears appear again also since compared""".split())
+
+
+class GrammarMode(str, Enum):
+    NONE = "none"
+    JSON = "json"
+    REPORT = "report"
+
+
+def output_schema(labels: tuple[str, ...]) -> dict[str, Any]:
+    """``schemas/extraction.schema.json`` with the label enum of the chosen label set."""
+    schema = copy.deepcopy(load_schema("extraction.schema.json"))
+    schema["properties"]["entities"]["items"]["properties"]["label"]["enum"] = list(labels)
+    return schema
+
+
+def _is_word(token: str) -> bool:
+    return any(ch.isalnum() for ch in token)
+
+
+def _has_letters(token: str) -> bool:
+    return any(ch.isalpha() for ch in token)
+
+
+def _can_bound(token: str) -> bool:
+    """Whether an entity may start or end on this token."""
+    return _is_word(token) and token.lower() not in STOPWORDS
+
+
+def _joins(tokens: list[str], position: int) -> bool:
+    """Punctuation that may sit inside an entity: a hyphen or slash, or a decimal point."""
+    token = tokens[position]
+    if token in ("-", "/"):
+        return True
+    return token == "." and 0 < position < len(tokens) - 1 and tokens[position - 1].isdigit() and tokens[position + 1].isdigit()
+
+
+def _decimal_point(tokens: list[str], position: int) -> bool:
+    return position < len(tokens) and tokens[position] == "." and _joins(tokens, position)
+
+
+def _header_tokens(tokens: list[str]) -> set[int]:
+    """Positions of section-header words ("FINDINGS :", "CLINICAL HISTORY :")."""
+    header: set[int] = set()
+    for colon, token in enumerate(tokens):
+        if token != ":":
+            continue
+        position = colon - 1
+        while position >= 0 and tokens[position].isupper() and len(tokens[position]) > 1:
+            header.add(position)
+            position -= 1
+    return header
+
+
+@dataclass(frozen=True)
+class Span:
+    """A candidate entity: tokens ``start..end`` (inclusive) and the text the model writes for it."""
+
+    start: int
+    end: int
+    text: str
+
+
+def span_text(doc: Document, start: int, end: int) -> str:
+    """How tokens ``start..end`` read to a model: the report's own characters when offsets are
+    known ("2.5 cm"), else the RadGraph tokens joined by spaces; whitespace folded."""
+    if doc.source_text is not None and doc.token_offsets is not None:
+        return " ".join(doc.source_text[doc.token_offsets[start][0]:doc.token_offsets[end][1]].split())
+    return " ".join(doc.tokens[start:end + 1])
+
+
+def candidate_spans(doc: Document, max_tokens: int = MAX_SPAN_TOKENS, max_words: int = MAX_SPAN_WORDS) -> list[Span]:
+    """The spans an entity may take: up to ``max_words`` words (``max_tokens`` tokens), starting and
+    ending on a content word, never on a section header."""
+    tokens = doc.tokens
+    header = _header_tokens(tokens)
+    spans = []
+    for start in range(len(tokens)):
+        if not _can_bound(tokens[start]) or start in header or (start > 0 and _decimal_point(tokens, start - 1)):
+            continue
+        words = 0
+        for end in range(start, min(start + max_tokens, len(tokens))):
+            words += _has_letters(tokens[end])
+            if words > max_words or end in header or not (_is_word(tokens[end]) or _joins(tokens, end)):
+                break
+            if _can_bound(tokens[end]) and not _decimal_point(tokens, end + 1):
+                spans.append(Span(start, end, span_text(doc, start, end)))
+    return spans
+
+
+# A grammar as plain data: rule name -> alternatives; an alternative is a sequence of
+# literals (str) and references to rules (Ref), optionally optional.
+@dataclass(frozen=True)
+class Ref:
+    name: str
+    optional: bool = False
+
+
+Rules = dict[str, list[list[str | Ref]]]
+
+
+def _entity_literal(text: str) -> str:
+    return '{"text":' + json.dumps(text, ensure_ascii=False) + ',"label":"'
+
+
+def report_rules(doc: Document, labels: tuple[str, ...], max_relations: int = MAX_RELATIONS_PER_ENTITY) -> Rules:
+    """The per-report grammar: ordered, non-overlapping report spans, each with a few relations.
+
+    ``first_k`` / ``next_k`` produce the entity list from token ``k`` on (``next`` with a leading
+    comma); each may skip ahead (``first_k -> first_k+1``) or take a span starting at ``k``.
+    A relation's target is any candidate span text of the report.
+    """
+    spans = candidate_spans(doc)
+    by_start: dict[int, list[Span]] = {}
+    for span in spans:
+        by_start.setdefault(span.start, []).append(span)
+    starts = sorted(by_start)
+    targets = sorted({span.text for span in spans})
+    rules: Rules = {
+        "root": [['{"entities":[', Ref("first_0", optional=True) if starts else "", "]}"]],
+        "label": [[f'{json.dumps(label)[1:-1]}","relations":[', Ref("relations_1", optional=True), "]}"]
+                  for label in labels],
+        "relation": [['["', Ref("relation_type"), '",', Ref("target"), "]"]],
+        "relation_type": [[kind] for kind in RELATION_TYPES],
+        "target": [[json.dumps(text, ensure_ascii=False)] for text in targets] or [['""']],
+    }
+    for count in range(1, max_relations + 1):
+        more = [Ref(f"relations_{count + 1}", optional=True)] if count < max_relations else []
+        rules[f"relations_{count}"] = [["," if count > 1 else "", Ref("relation"), *more]]
+    for position, start in enumerate(starts):
+        following = starts[position + 1] if position + 1 < len(starts) else None
+        for family, prefix in (("first", ""), ("next", ",")):
+            alternatives: list[list[str | Ref]] = []
+            for span in by_start[start]:
+                after = next((s for s in starts if s > span.end), None)
+                tail = [Ref(f"next_{after}", optional=True)] if after is not None else []
+                alternatives.append([prefix + _entity_literal(span.text), Ref("label"), *tail])
+            if following is not None:
+                alternatives.append([Ref(f"{family}_{following}")])
+            rules[f"{family}_{start}"] = alternatives
+    if starts and starts[0] != 0:
+        rules["first_0"] = [[Ref(f"first_{starts[0]}")]]
+    return rules
+
+
+def _render(rules: Rules, define: str, root: str) -> str:
+    def item(part: str | Ref) -> str:
+        if isinstance(part, Ref):
+            name = root if part.name == "root" else part.name
+            return f"{name}?" if part.optional else name
+        return json.dumps(part, ensure_ascii=False)
+
+    lines = []
+    for name, alternatives in rules.items():
+        rendered = " | ".join(" ".join(item(part) for part in alt if part != "") or '""' for alt in alternatives)
+        lines.append(f"{root if name == 'root' else name}{define}{rendered}")
+    return "\n".join(lines) + "\n"
+
+
+def to_lark(rules: Rules) -> str:
+    """Lark syntax, as llguidance (vLLM's ``guidance`` backend) reads it."""
+    return _render(rules, ": ", "start")
+
+
+def to_ebnf(rules: Rules) -> str:
+    """GBNF/EBNF syntax, as xgrammar reads it."""
+    return _render(rules, " ::= ", "root")
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """What one generation is constrained by: nothing, a JSON Schema, or a grammar per dialect."""
+
+    mode: GrammarMode
+    schema: dict[str, Any] | None = None
+    rules: Rules | None = None
+
+    def grammar(self, dialect: str) -> str:
+        assert self.rules is not None
+        return to_lark(self.rules) if dialect == "lark" else to_ebnf(self.rules)
+
+
+def constraint_for(doc: Document, mode: GrammarMode, labels: tuple[str, ...]) -> Constraint:
+    """The constraint for one report under ``mode``."""
+    if mode is GrammarMode.NONE:
+        return Constraint(mode)
+    if mode is GrammarMode.JSON:
+        return Constraint(mode, schema=output_schema(labels))
+    return Constraint(mode, rules=report_rules(doc, labels))

@@ -1,0 +1,133 @@
+"""Prompts are Jinja2 files in ``prompts/``; this module renders them into chat messages.
+
+A prompt file renders text in which ``<|system|>``, ``<|user|>`` and ``<|assistant|>`` lines
+start the messages. Templates see ``report``, ``modality``, ``label_set`` and ``examples``
+(few-shot exemplars, each with ``report`` and ``output``: the JSON the model should write).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import jinja2
+
+from llmgraph.document import Document
+from llmgraph.errors import InputError
+from llmgraph.grammar import span_text
+from llmgraph.labels import LabelSet
+
+PROMPT_DIR = Path(__file__).resolve().parent.parent / "prompts"
+_ROLE_LINE = re.compile(r"^<\|(system|user|assistant)\|>[ \t]*\n?", re.MULTILINE)
+
+
+def prompt_dir() -> Path:
+    packaged = Path(__file__).resolve().parent / "prompts"
+    return packaged if packaged.exists() else PROMPT_DIR
+
+
+def sample_gold_path() -> Path:
+    """The sample gold set: the default pool of few-shot exemplars."""
+    packaged = Path(__file__).resolve().parent / "data" / "sample_gold.json"
+    return packaged if packaged.exists() else PROMPT_DIR.parent / "eval" / "data" / "sample_gold.json"
+
+
+def report_text(doc: Document) -> str:
+    """The report as the model reads it: the chosen sections of the original, or the token text."""
+    if doc.source_text is None:
+        return doc.text
+    sections = doc.meta.get("sections")
+    if sections:
+        return "\n".join(doc.source_text[start:end].strip() for start, end in sections.values())
+    return doc.source_text.strip()
+
+
+def example_output(doc: Document) -> str:
+    """The JSON a model should write for an annotated document (entities in report order)."""
+    text = {e.id: span_text(doc, e.start_ix, e.end_ix) for e in doc.entities}
+    entities = [
+        {"text": text[e.id], "label": e.label,
+         "relations": [[r.type, text[r.target]] for r in doc.relations_from(e.id)]}
+        for e in sorted(doc.entities, key=lambda entity: entity.span)
+    ]
+    return json.dumps({"entities": entities}, ensure_ascii=False, separators=(",", ":"))
+
+
+def _stable_rank(doc_id: str, seed: int) -> str:
+    return hashlib.sha256(f"{seed}:{doc_id}".encode()).hexdigest()
+
+
+def select_examples(pool: list[Document], doc: Document, k: int, strategy: str = "fixed", seed: int = 0) -> list[Document]:
+    """``k`` exemplars for ``doc``: a fixed seeded draw, or the nearest by word overlap.
+
+    The report itself (same id or same text) is never its own exemplar.
+    """
+    candidates = [other for other in pool if other.id != doc.id and other.text != doc.text and other.entities]
+    if strategy == "fixed":
+        return sorted(candidates, key=lambda other: _stable_rank(other.id, seed))[:k]
+    if strategy == "nearest":
+        words = set(doc.text.lower().split())
+
+        def overlap(other: Document) -> float:
+            theirs = set(other.text.lower().split())
+            return len(words & theirs) / max(1, len(words | theirs))
+
+        return sorted(candidates, key=lambda other: (-overlap(other), other.id))[:k]
+    raise InputError(f"unknown exemplar strategy {strategy!r} (expected fixed or nearest)")
+
+
+@dataclass
+class PromptTemplate:
+    """One prompt file, loaded once and rendered per report."""
+
+    path: Path
+
+    @classmethod
+    def load(cls, name: str | Path) -> "PromptTemplate":
+        """A prompt by name (``few-shot`` -> ``prompts/few-shot.j2``) or by path."""
+        path = Path(name)
+        if not path.exists():
+            path = prompt_dir() / f"{name}.j2"
+        if not path.is_file():
+            available = ", ".join(sorted(p.stem for p in prompt_dir().glob("[!_]*.j2")))
+            raise InputError(f"no prompt file {name!r} (prompts: {available})")
+        return cls(path.resolve())
+
+    @cached_property
+    def source(self) -> str:
+        return self.path.read_text(encoding="utf-8")
+
+    @cached_property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.source.encode()).hexdigest()
+
+    @cached_property
+    def _template(self) -> jinja2.Template:
+        loader = jinja2.FileSystemLoader([str(self.path.parent), str(prompt_dir())])
+        environment = jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined, autoescape=False)
+        try:
+            return environment.from_string(self.source)
+        except jinja2.TemplateError as error:
+            raise InputError(f"prompt template error: {error}", self.path) from None
+
+    def render(self, doc: Document, label_set: LabelSet, examples: list[Document] = ()) -> list[dict[str, str]]:
+        """Chat messages for one report."""
+        try:
+            text = self._template.render(
+                report=report_text(doc), modality=doc.modality, label_set=label_set.value,
+                examples=[{"report": report_text(e), "output": example_output(e.with_labels(label_set))}
+                          for e in examples],
+            )
+        except jinja2.TemplateError as error:
+            raise InputError(f"prompt template error: {error}", self.path) from None
+        parts = _ROLE_LINE.split(text)
+        if parts[0].strip():
+            raise InputError("text before the first <|system|>/<|user|> line", self.path)
+        messages = [{"role": role, "content": content.strip()} for role, content in zip(parts[1::2], parts[2::2])]
+        if not messages or messages[-1]["role"] != "user":
+            raise InputError("a prompt must end with a <|user|> message", self.path)
+        return messages

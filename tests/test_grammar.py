@@ -1,0 +1,99 @@
+"""The per-report grammar admits grounded, ordered answers and nothing else, in both dialects."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from llmgraph.document import Document, document_from_report
+from llmgraph.formats import read_radgraph
+from llmgraph.grammar import candidate_spans, output_schema, report_rules, to_ebnf, to_lark
+from llmgraph.labels import RADGRAPH_LABELS, XL_LABELS
+from llmgraph.prompting import example_output, sample_gold_path
+from llmgraph.validation import load_schema
+
+
+def test_candidate_spans_follow_the_guidelines():
+    doc = document_from_report("r", "FINDINGS: No left pleural effusion. ET tube 2.5 cm above the carina, likely air-filled.")
+    texts = [span.text for span in candidate_spans(doc)]
+    assert "FINDINGS" not in texts and "No" not in texts and "likely" not in texts and "the" not in texts
+    assert {"left", "left pleural", "pleural effusion", "2.5 cm", "carina", "air-filled"} <= set(texts)
+    assert "effusion. ET" not in texts and "5" not in texts and "2" not in texts  # no sentence or decimal splits
+    assert "left pleural effusion" not in texts  # at most two words
+
+
+def test_output_schema_is_valid_and_takes_the_label_set():
+    Draft202012Validator.check_schema(load_schema("extraction.schema.json"))
+    xl = output_schema(XL_LABELS)
+    assert xl["properties"]["entities"]["items"]["properties"]["label"]["enum"] == list(XL_LABELS)
+    assert load_schema("extraction.schema.json")["properties"]["entities"]["items"]["properties"]["label"]["enum"] \
+        == list(RADGRAPH_LABELS)
+
+
+def _gold_within_grammar(doc: Document) -> Document:
+    """The gold document cut to entities the grammar can produce (non-overlapping candidate spans)."""
+    spans = {(s.start, s.end) for s in candidate_spans(doc)}
+    kept, end = [], -1
+    for entity in sorted(doc.entities, key=lambda e: e.span):
+        if entity.span in spans and entity.start_ix > end:
+            kept.append(entity)
+            end = entity.end_ix
+    ids = {e.id for e in kept}
+    relations = [r for r in doc.relations if r.source in ids and r.target in ids]
+    return Document(doc.id, doc.text, kept, relations, source_text=doc.source_text, token_offsets=doc.token_offsets)
+
+
+def _bad_answers(answer: str, doc: Document) -> list[str]:
+    entities = json.loads(answer)["entities"]
+    bad = [json.dumps({"entities": [{"text": "pneumothorax in the abdomen", "label": "OBS-DP", "relations": []}]})]
+    occurrences = [span.text for span in candidate_spans(doc)].count(entities[0]["text"]) if entities else 0
+    if len(entities) >= 2 and entities[0]["text"] != entities[-1]["text"]:  # out of report order
+        bad.append(json.dumps({"entities": entities[::-1]}, separators=(",", ":")))
+    if occurrences == 1:  # a text the report holds once, twice
+        bad.append(json.dumps({"entities": [entities[0], entities[0]]}, separators=(",", ":")))
+    bad.append(answer.replace('"label":"', '"label":"X', 1))
+    return bad
+
+
+@pytest.fixture(scope="module")
+def gold():
+    return [_gold_within_grammar(doc) for doc in read_radgraph(sample_gold_path())]
+
+
+def test_xgrammar_accepts_gold_answers_and_rejects_others(gold, tokenizer):
+    import xgrammar
+
+    compiler = xgrammar.GrammarCompiler(xgrammar.TokenizerInfo.from_huggingface(tokenizer))
+    for doc in gold:
+        compiled = compiler.compile_grammar(to_ebnf(report_rules(doc, RADGRAPH_LABELS)))
+        answer = example_output(doc)
+        matcher = xgrammar.GrammarMatcher(compiled)
+        assert matcher.accept_string(answer) and matcher.is_completed(), doc.id
+        for bad in _bad_answers(answer, doc):
+            matcher = xgrammar.GrammarMatcher(compiled)
+            assert not (matcher.accept_string(bad) and matcher.is_completed()), (doc.id, bad)
+
+
+def test_llguidance_accepts_gold_answers_and_rejects_others(gold, tokenizer):
+    import llguidance
+    import llguidance.hf
+
+    ll_tokenizer = llguidance.hf.from_tokenizer(tokenizer)
+    for doc in gold:
+        grammar = llguidance.LLMatcher.grammar_from_lark(to_lark(report_rules(doc, RADGRAPH_LABELS)))
+        answer = example_output(doc)
+        matcher = llguidance.LLMatcher(ll_tokenizer, grammar)
+        assert not matcher.get_error(), matcher.get_error()
+        assert matcher.consume_tokens(ll_tokenizer.tokenize_str(answer)) and matcher.is_accepting(), doc.id
+        for bad in _bad_answers(answer, doc):
+            matcher = llguidance.LLMatcher(ll_tokenizer, grammar)
+            assert not (matcher.consume_tokens(ll_tokenizer.tokenize_str(bad)) and matcher.is_accepting()), bad
+
+
+def test_gold_answers_mostly_fit_the_grammar(gold):
+    full = read_radgraph(sample_gold_path())
+    kept = sum(len(doc.entities) for doc in gold)
+    total = sum(len(doc.entities) for doc in full)
+    assert kept / total > 0.9  # the grammar's span rules cut little of real annotations
