@@ -139,6 +139,7 @@ def extract(
     grammar: GrammarMode = typer.Option(GrammarMode.REPORT, "--grammar", help="report (per-report grammar), json (static schema) or none."),
     batch_size: int = typer.Option(32, "--batch-size", help="Reports per backend call."),
     max_tokens: int = typer.Option(512, "--max-tokens", help="Generation budget per report."),
+    max_entities: int = typer.Option(60, "--max-entities", help="Bound of the entity list under --grammar json."),
     temperature: float = typer.Option(0.0, "--temperature"),
     seed: int = typer.Option(0, "--seed"),
     fuzzy: bool = typer.Option(False, "--fuzzy", help="Also ground entity texts by a bounded fuzzy match."),
@@ -161,7 +162,7 @@ def extract(
     elif backend in (None, "vllm"):
         options = {"grammar_backend": grammar_backend} if backend == "vllm" else {}
     config = ExtractionConfig(backend=backend, model=model, prompt=prompt, shots=shots, exemplar_strategy=exemplars,
-                              label_set=labels, grammar=grammar, batch_size=batch_size, fuzzy=fuzzy,
+                              label_set=labels, grammar=grammar, batch_size=batch_size, fuzzy=fuzzy, max_entities=max_entities,
                               decoding=Decoding(temperature, max_tokens, seed), backend_options=options)
     try:
         docs = load_documents(source, labeler or "1",  # input annotations are ignored

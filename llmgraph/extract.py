@@ -19,10 +19,16 @@ from llmgraph import __version__
 from llmgraph.backends import Backend, Decoding, GenerationRequest, create_backend, default_backend
 from llmgraph.document import Document, document_from_report
 from llmgraph.errors import InputError
-from llmgraph.grammar import GrammarMode, constraint_for, output_schema
+from llmgraph.grammar import MAX_ENTITIES, GrammarMode, constraint_for, output_schema
 from llmgraph.ground import ground, parse_output
 from llmgraph.labels import RADGRAPH_LABELS, XL_LABELS, LabelSet
 from llmgraph.prompting import PromptTemplate, select_examples
+
+
+# Counts every run reports, zero or not (grounding adds how each kept entity was found).
+COUNT_KEYS = ("reports", "reports_ok", "reports_failed", "prompt_tokens", "completion_tokens", "entities_generated",
+              "entities_kept", "entities_dropped_ungrounded", "entities_dropped_duplicate", "relations_generated",
+              "relations_kept", "relations_dropped", "retries_for_length")
 
 
 @dataclass
@@ -38,6 +44,8 @@ class ExtractionConfig:
     grammar: GrammarMode = GrammarMode.REPORT
     decoding: Decoding = field(default_factory=Decoding)
     batch_size: int = 32
+    max_entities: int = MAX_ENTITIES  # bound of the static schema's entity list
+    max_report_words: int = 2000  # longer reports are refused per report, before any prompt is built
     fuzzy: bool = False
     backend_options: dict[str, Any] = field(default_factory=dict)
 
@@ -74,7 +82,7 @@ class Extractor:
         self.examples = list(examples)
         if config.shots and not self.examples:
             raise InputError(f"--shots {config.shots} needs exemplars: give a gold file with --examples")
-        self.schema = output_schema(config.labels())
+        self.schema = output_schema(config.labels(), config.max_entities)
         started = time.perf_counter()
         self.backend = backend or create_backend(config.backend or default_backend(), config.model,
                                                  config.decoding, **config.backend_options)
@@ -83,11 +91,12 @@ class Extractor:
     def _request(self, doc: Document, max_tokens: int | None = None) -> GenerationRequest:
         examples = select_examples(self.examples, doc, self.config.shots, self.config.exemplar_strategy)
         messages = self.prompt.render(doc, self.config.label_set, examples)
-        return GenerationRequest(messages, constraint_for(doc, self.config.grammar, self.config.labels()), max_tokens)
+        constraint = constraint_for(doc, self.config.grammar, self.config.labels(), self.config.max_entities)
+        return GenerationRequest(messages, constraint, max_tokens)
 
     def run(self, docs: Iterable[Document]) -> ExtractionRun:
         """Extract every document; per-report failures are recorded, never raised."""
-        run = ExtractionRun([], {}, Counter(), Counter())
+        run = ExtractionRun([], {}, Counter({key: 0 for key in COUNT_KEYS}), Counter())
         docs = list(docs)
         for start in range(0, len(docs), self.config.batch_size):
             self._run_batch(docs[start:start + self.config.batch_size], run)
@@ -103,6 +112,8 @@ class Extractor:
                 run.errors[doc.id] = doc.meta["problem"]
             elif not doc.tokens:
                 run.errors[doc.id] = "empty report"
+            elif len(doc.tokens) > self.config.max_report_words:
+                run.errors[doc.id] = f"report too long ({len(doc.tokens)} tokens > {self.config.max_report_words})"
             else:
                 pending.append(doc)
         started = time.perf_counter()
@@ -126,7 +137,8 @@ class Extractor:
                 run.errors[doc.id] = generation.error or "generation failed"
                 continue
             if generation.finish_reason == "length":
-                run.errors[doc.id] = "answer cut off at max_tokens (after one retry with twice the budget)"
+                run.errors[doc.id] = ("answer cut off at max_tokens (after one retry with twice the budget); "
+                                      f"it ended: {generation.text[-80:]!r}")
                 continue
             try:
                 output = parse_output(generation.text, self.schema)
@@ -149,6 +161,7 @@ class Extractor:
                        "exemplar_strategy": config.exemplar_strategy, "exemplar_pool": len(self.examples)},
             "label_set": config.label_set.value,
             "grammar": config.grammar.value,
+            "max_entities": config.max_entities,
             "decoding": asdict(config.decoding),
             "batch_size": config.batch_size,
             "fuzzy_grounding": config.fuzzy,

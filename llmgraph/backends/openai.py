@@ -3,7 +3,8 @@
 Requests run concurrently (bounded), each retried with ``tenacity`` on connection errors,
 timeouts, 429 and 5xx. JSON mode uses ``response_format`` ``json_schema``; the per-report
 grammar uses vLLM's ``structured_outputs`` extra body (Lark for a server started with the
-guidance backend, EBNF for xgrammar), so it needs a vLLM server.
+guidance backend, EBNF for xgrammar), so it needs a vLLM server; against a vLLM server
+JSON mode also goes through that field, to turn off free whitespace.
 """
 
 from __future__ import annotations
@@ -38,24 +39,23 @@ class OpenAIBackend:
         self.attempts = attempts
         self.grammar_dialect = grammar_dialect
         self.api_key_env = api_key_env
-        self.client = openai.AsyncOpenAI(base_url=base_url, api_key=os.environ.get(api_key_env) or "EMPTY",
-                                         timeout=timeout, max_retries=0)
-        self.model = model or self._served_model()
+        self.timeout = timeout
+        served = self._served_models()
+        self.model = model or served[0].id
+        self.vllm_server = any(getattr(entry, "owned_by", None) == "vllm" for entry in served)
         self.retried = 0
 
-    def _served_model(self) -> str:
-        """The first model the server lists; a one-line error when the server is not up."""
-        import openai
-
-        client = openai.OpenAI(base_url=self.base_url, api_key=os.environ.get(self.api_key_env) or "EMPTY",
-                               timeout=10.0, max_retries=0)
+    def _served_models(self) -> list:
+        """The models the server lists; a one-line error when the server is not up."""
+        client = self._openai.OpenAI(base_url=self.base_url, api_key=os.environ.get(self.api_key_env) or "EMPTY",
+                                     timeout=10.0, max_retries=0)
         try:
             models = client.models.list().data
-        except openai.OpenAIError as error:
+        except self._openai.OpenAIError as error:
             raise InputError(f"server {self.base_url} is not reachable ({type(error).__name__})") from None
         if not models:
             raise InputError(f"server {self.base_url} serves no model")
-        return models[0].id
+        return models
 
     def _arguments(self, request: GenerationRequest) -> dict[str, Any]:
         constraint = request.constraint
@@ -63,14 +63,19 @@ class OpenAIBackend:
             "model": self.model, "messages": request.messages, "temperature": self.decoding.temperature,
             "max_tokens": request.max_tokens or self.decoding.max_tokens, "seed": self.decoding.seed,
         }
-        if constraint.mode is GrammarMode.JSON:
+        if constraint.mode is GrammarMode.JSON and self.vllm_server:
+            # vLLM's own field also turns off free whitespace, which small models fill forever.
+            arguments["extra_body"] = {"structured_outputs": {"json": constraint.schema, "disable_any_whitespace": True}}
+        elif constraint.mode is GrammarMode.JSON:
             arguments["response_format"] = {"type": "json_schema", "json_schema": {
                 "name": "radgraph_extraction", "schema": constraint.schema, "strict": True}}
         elif constraint.mode is GrammarMode.REPORT:
+            if not self.vllm_server:
+                raise InputError(f"--grammar report needs a vLLM server; {self.base_url} is not one (use --grammar json)")
             arguments["extra_body"] = {"structured_outputs": {"grammar": constraint.grammar(self.grammar_dialect)}}
         return arguments
 
-    async def _one(self, request: GenerationRequest, gate: asyncio.Semaphore) -> Generation:
+    async def _one(self, client, request: GenerationRequest, gate: asyncio.Semaphore) -> Generation:
         openai = self._openai
         transient = (openai.APIConnectionError, openai.APITimeoutError, openai.InternalServerError,
                      openai.RateLimitError)
@@ -82,7 +87,7 @@ class OpenAIBackend:
                     with attempt:
                         if attempt.retry_state.attempt_number > 1:
                             self.retried += 1
-                        response = await self.client.chat.completions.create(**self._arguments(request))
+                        response = await client.chat.completions.create(**self._arguments(request))
             except openai.OpenAIError as error:
                 return Generation("", finish_reason="error", error=f"{type(error).__name__}: {str(error)[:200]}")
         choice = response.choices[0]
@@ -91,15 +96,19 @@ class OpenAIBackend:
                           usage.completion_tokens if usage else 0, choice.finish_reason or "stop")
 
     async def _all(self, requests: list[GenerationRequest]) -> list[Generation]:
+        """All requests on one event loop (a client per loop: its connections belong to it)."""
         gate = asyncio.Semaphore(self.concurrency)
-        return list(await asyncio.gather(*(self._one(request, gate) for request in requests)))
+        api_key = os.environ.get(self.api_key_env) or "EMPTY"
+        async with self._openai.AsyncOpenAI(base_url=self.base_url, api_key=api_key, timeout=self.timeout,
+                                            max_retries=0) as client:
+            return list(await asyncio.gather(*(self._one(client, request, gate) for request in requests)))
 
     def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
         return asyncio.run(self._all(requests))
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "model": self.model, "base_url": self.base_url,
-                "concurrency": self.concurrency, "grammar_dialect": self.grammar_dialect,
+                "vllm_server": self.vllm_server, "concurrency": self.concurrency, "grammar_dialect": self.grammar_dialect,
                 "retried_requests": self.retried}
 
     def close(self) -> None:
