@@ -88,7 +88,8 @@ class Extractor:
                                                  config.decoding, **config.backend_options)
         self.load_seconds = time.perf_counter() - started
 
-    def _request(self, doc: Document, max_tokens: int | None = None) -> GenerationRequest:
+    def request_for(self, doc: Document, max_tokens: int | None = None) -> GenerationRequest:
+        """The prompt and constraint for one report."""
         examples = select_examples(self.examples, doc, self.config.shots, self.config.exemplar_strategy)
         messages = self.prompt.render(doc, self.config.label_set, examples)
         constraint = constraint_for(doc, self.config.grammar, self.config.labels(), self.config.max_entities)
@@ -117,7 +118,7 @@ class Extractor:
             else:
                 pending.append(doc)
         started = time.perf_counter()
-        requests = [self._request(doc) for doc in pending]
+        requests = [self.request_for(doc) for doc in pending]
         run.seconds["prompt_and_grammar"] += time.perf_counter() - started
         started = time.perf_counter()
         generations = self.backend.generate(requests)
@@ -125,7 +126,7 @@ class Extractor:
         cut = [i for i, g in enumerate(generations) if g.finish_reason == "length"]
         if cut:
             budget = 2 * self.config.decoding.max_tokens
-            retried = self.backend.generate([self._request(pending[i], budget) for i in cut])
+            retried = self.backend.generate([self.request_for(pending[i], budget) for i in cut])
             for i, generation in zip(cut, retried):
                 generations[i] = generation
             run.counts["retries_for_length"] += len(cut)

@@ -69,6 +69,14 @@ def test_bad_reports_give_documents_or_per_report_errors(backend):
         check_document(doc)
 
 
+def test_report_beyond_the_model_context_is_a_per_report_error(embedded_model):
+    small = create_backend("transformers", str(embedded_model), Decoding(max_tokens=32), max_model_len=512)
+    docs = [document_from_report("long", "Small left pleural effusion. " * 120), document_from_report("ok", "No effusion.")]
+    run = Extractor(ExtractionConfig(prompt="zero-shot", shots=0, decoding=Decoding(max_tokens=32)), [], small).run(docs)
+    assert run.errors["long"].startswith("report too long for the model context (") and "> 512 tokens" in run.errors["long"]
+    assert "ok" not in run.errors
+
+
 def test_python_api(backend):
     docs = extract(["No acute cardiopulmonary process."], backend=backend)
     assert len(docs) == 1 and docs[0].text == "No acute cardiopulmonary process ."

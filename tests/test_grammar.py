@@ -97,3 +97,21 @@ def test_gold_answers_mostly_fit_the_grammar(gold):
     kept = sum(len(doc.entities) for doc in gold)
     total = sum(len(doc.entities) for doc in full)
     assert kept / total > 0.9  # the grammar's span rules cut little of real annotations
+
+
+def test_radgraph_xl_labels_in_the_grammar(gold, tokenizer):
+    import llguidance
+    import llguidance.hf
+
+    from llmgraph.labels import LabelSet
+
+    ll_tokenizer = llguidance.hf.from_tokenizer(tokenizer)
+    doc = gold[0].with_labels(LabelSet.RADGRAPH_XL)
+    grammar = llguidance.LLMatcher.grammar_from_lark(to_lark(report_rules(doc, XL_LABELS)))
+    answer = example_output(doc)
+    assert "Anatomy::definitely present" in answer
+    matcher = llguidance.LLMatcher(ll_tokenizer, grammar)
+    assert matcher.consume_tokens(ll_tokenizer.tokenize_str(answer)) and matcher.is_accepting()
+    one_point_oh = example_output(gold[0])
+    matcher = llguidance.LLMatcher(ll_tokenizer, grammar)
+    assert not (matcher.consume_tokens(ll_tokenizer.tokenize_str(one_point_oh)) and matcher.is_accepting())

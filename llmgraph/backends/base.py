@@ -53,3 +53,14 @@ class Backend(Protocol):
 
     def close(self) -> None:
         ...
+
+
+def context_overflow(tokenizer, request: GenerationRequest, max_tokens: int, max_model_len: int) -> Generation | None:
+    """An error generation when prompt plus answer budget exceed the model's context, else None."""
+    prompt = tokenizer.apply_chat_template(request.messages, add_generation_prompt=True, tokenize=True,
+                                           return_dict=False)
+    needed = len(prompt) + (request.max_tokens or max_tokens)
+    if needed <= max_model_len:
+        return None
+    return Generation("", len(prompt), finish_reason="error",
+                      error=f"report too long for the model context ({needed} > {max_model_len} tokens)")

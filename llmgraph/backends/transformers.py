@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmgraph.backends.base import Decoding, Generation, GenerationRequest
+from llmgraph.backends.base import Decoding, Generation, GenerationRequest, context_overflow
 from llmgraph.grammar import GrammarMode
 from llmgraph.models import resolve_model
 
@@ -85,14 +85,11 @@ class TransformersBackend:
             batch = requests[start:start + self.batch_size]
             fits, generations = [], {}
             for index, request in enumerate(batch):
-                needed = len(self.tokenizer.apply_chat_template(request.messages, add_generation_prompt=True,
-                                                                tokenize=True))
-                needed += request.max_tokens or self.decoding.max_tokens
-                if needed > self.max_model_len:
-                    generations[index] = Generation("", finish_reason="error", error=(
-                        f"report too long for the model context ({needed} > {self.max_model_len} tokens)"))
-                else:
+                overflow = context_overflow(self.tokenizer, request, self.decoding.max_tokens, self.max_model_len)
+                if overflow is None:
                     fits.append(index)
+                else:
+                    generations[index] = overflow
             if fits:
                 for index, generation in zip(fits, self._generate_batch([batch[i] for i in fits])):
                     generations[index] = generation

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from llmgraph.backends.base import Decoding, Generation, GenerationRequest
+from llmgraph.backends.base import Decoding, Generation, GenerationRequest, context_overflow
 from llmgraph.errors import InputError
 from llmgraph.grammar import GrammarMode
 from llmgraph.models import resolve_model
@@ -70,18 +70,12 @@ class VLLMBackend:
         return SamplingParams(temperature=self.decoding.temperature, seed=self.decoding.seed,
                               max_tokens=request.max_tokens or self.decoding.max_tokens, structured_outputs=structured)
 
-    def prompt_tokens(self, request: GenerationRequest) -> int:
-        return len(self.tokenizer.apply_chat_template(request.messages, add_generation_prompt=True, tokenize=True))
-
     def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
         results: list[Generation | None] = [None] * len(requests)
         runnable = []
         for index, request in enumerate(requests):
-            needed = self.prompt_tokens(request) + (request.max_tokens or self.decoding.max_tokens)
-            if needed > self.max_model_len:
-                results[index] = Generation("", finish_reason="error",
-                                            error=f"report too long for the model context ({needed} > {self.max_model_len} tokens)")
-            else:
+            results[index] = context_overflow(self.tokenizer, request, self.decoding.max_tokens, self.max_model_len)
+            if results[index] is None:
                 runnable.append(index)
         if runnable:
             outputs = self.llm.chat([requests[i].messages for i in runnable],
