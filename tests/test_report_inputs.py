@@ -73,7 +73,7 @@ def test_sections_as_columns(tmp_path):
 
 def test_report_without_chosen_sections_is_flagged_not_fatal(tmp_path):
     path = tmp_path / "r.txt"
-    path.write_text("INDICATION: Cough.\n\nFINDINGS: Clear.\n")
+    path.write_text("INDICATION: Cough. FINDINGS: Clear.\n")
     no_impression, = read_reports(path, ReportOptions(sections=("impression",)))
     assert no_impression.text == "" and "no impression section" in no_impression.meta["problem"]
     assert "found: indication" in no_impression.meta["problem"]
