@@ -31,6 +31,10 @@ def _fail(error: InputError) -> None:
     raise typer.Exit(2)
 
 
+def _sections(sections: Optional[str]) -> tuple[str, ...]:
+    return tuple(name.strip().lower() for name in sections.split(",")) if sections else ()
+
+
 def _ci(result: dict, name: str) -> str:
     low_high = result["ci"].get(name)
     return f"[{low_high[0]:.3f}, {low_high[1]:.3f}]" if low_high else ""
@@ -109,8 +113,7 @@ def convert(
     sections: Optional[str] = typer.Option(None, "--sections", help="Keep only these sections, e.g. findings,impression."),
 ) -> None:
     """Read any supported input, validate it, and write RadGraph JSON or JSONL (plain reports come out tokenized)."""
-    options = ReportOptions(text_column, id_column, modality,
-                            tuple(name.strip().lower() for name in sections.split(",")) if sections else ())
+    options = ReportOptions(text_column, id_column, modality, _sections(sections))
     try:
         docs = load_documents(source, labeler, options)
         if labels is not None:
@@ -119,10 +122,6 @@ def convert(
     except InputError as error:
         _fail(error)
     typer.echo(f"wrote {len(docs)} documents to {output}", err=True)
-
-
-def _sections(sections: Optional[str]) -> tuple[str, ...]:
-    return tuple(name.strip().lower() for name in sections.split(",")) if sections else ()
 
 
 @app.command()

@@ -59,9 +59,6 @@ class Document:
     def tokens(self) -> list[str]:
         return self.text.split()
 
-    def entity(self, entity_id: str) -> Entity:
-        return next(entity for entity in self.entities if entity.id == entity_id)
-
     def relations_from(self, entity_id: str) -> list[Relation]:
         return [relation for relation in self.relations if relation.source == entity_id]
 

@@ -20,20 +20,18 @@ from llmgraph.document import Document
 from llmgraph.errors import InputError
 from llmgraph.grammar import span_text
 from llmgraph.labels import LabelSet
+from llmgraph.resources import resource
 
-PROMPT_DIR = Path(__file__).resolve().parent.parent / "prompts"
 _ROLE_LINE = re.compile(r"^<\|(system|user|assistant)\|>[ \t]*\n?", re.MULTILINE)
 
 
 def prompt_dir() -> Path:
-    packaged = Path(__file__).resolve().parent / "prompts"
-    return packaged if packaged.exists() else PROMPT_DIR
+    return resource("prompts")
 
 
 def sample_gold_path() -> Path:
     """The sample gold set: the default pool of few-shot exemplars."""
-    packaged = Path(__file__).resolve().parent / "data" / "sample_gold.json"
-    return packaged if packaged.exists() else PROMPT_DIR.parent / "eval" / "data" / "sample_gold.json"
+    return resource("eval/data/sample_gold.json")
 
 
 def report_text(doc: Document) -> str:

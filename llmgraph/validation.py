@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -13,19 +12,12 @@ from jsonschema.exceptions import best_match
 from llmgraph.document import Document
 from llmgraph.errors import InputError
 from llmgraph.labels import label_set_of
-
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
-
-
-def schema_path(name: str) -> Path:
-    """Path of a schema shipped with llmgraph (``schemas/`` in a checkout, packaged in a wheel)."""
-    packaged = Path(__file__).resolve().parent / "schemas" / name
-    return packaged if packaged.exists() else SCHEMA_DIR / name
-
+from llmgraph.resources import resource
 
 @cache
 def load_schema(name: str) -> dict[str, Any]:
-    return json.loads(schema_path(name).read_text(encoding="utf-8"))
+    """A JSON Schema from ``schemas/``."""
+    return json.loads(resource(f"schemas/{name}").read_text(encoding="utf-8"))
 
 
 @cache

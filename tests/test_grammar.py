@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import pytest
 from jsonschema import Draft202012Validator
 
 from llmgraph.document import Document, document_from_report
 from llmgraph.formats import read_radgraph
-from llmgraph.grammar import candidate_spans, output_schema, report_rules, to_ebnf, to_lark
+from llmgraph.grammar import MAX_RELATIONS_PER_ENTITY, candidate_spans, output_schema, report_rules, to_ebnf, to_lark
 from llmgraph.labels import RADGRAPH_LABELS, XL_LABELS
 from llmgraph.prompting import example_output, sample_gold_path
 from llmgraph.validation import load_schema
@@ -41,7 +42,11 @@ def _gold_within_grammar(doc: Document) -> Document:
             kept.append(entity)
             end = entity.end_ix
     ids = {e.id for e in kept}
-    relations = [r for r in doc.relations if r.source in ids and r.target in ids]
+    relations, per_source = [], Counter()
+    for relation in doc.relations:
+        if relation.source in ids and relation.target in ids and per_source[relation.source] < MAX_RELATIONS_PER_ENTITY:
+            relations.append(relation)
+            per_source[relation.source] += 1
     return Document(doc.id, doc.text, kept, relations, source_text=doc.source_text, token_offsets=doc.token_offsets)
 
 
@@ -97,6 +102,8 @@ def test_gold_answers_mostly_fit_the_grammar(gold):
     kept = sum(len(doc.entities) for doc in gold)
     total = sum(len(doc.entities) for doc in full)
     assert kept / total > 0.9  # the grammar's span rules cut little of real annotations
+    kept_relations = sum(len(doc.relations) for doc in gold)
+    assert kept_relations / sum(len(doc.relations) for doc in full) > 0.85
 
 
 def test_radgraph_xl_labels_in_the_grammar(gold, tokenizer):
