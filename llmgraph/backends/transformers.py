@@ -10,7 +10,7 @@ from typing import Any
 
 from llmgraph.backends.base import Decoding, Generation, GenerationRequest, context_overflow
 from llmgraph.grammar import GrammarMode
-from llmgraph.models import resolve_model
+from llmgraph.models import DEFAULT_MODEL, resolve_model
 
 
 class TransformersBackend:
@@ -27,7 +27,7 @@ class TransformersBackend:
         if threads:
             torch.set_num_threads(threads)
         self.model_path = resolve_model(model)
-        self.model = model or "smollm2-135m"
+        self.model = model or DEFAULT_MODEL
         self.decoding = decoding
         self.batch_size = batch_size
         self.max_model_len = max_model_len

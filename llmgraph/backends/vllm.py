@@ -13,7 +13,7 @@ from typing import Any
 from llmgraph.backends.base import Decoding, Generation, GenerationRequest, context_overflow
 from llmgraph.errors import InputError
 from llmgraph.grammar import GrammarMode
-from llmgraph.models import resolve_model
+from llmgraph.models import DEFAULT_MODEL, resolve_model
 
 GRAMMAR_BACKENDS = ("guidance", "xgrammar")
 
@@ -40,7 +40,7 @@ class VLLMBackend:
         from vllm.platforms import current_platform
 
         self.model_path = resolve_model(model)
-        self.model = model or "smollm2-135m"
+        self.model = model or DEFAULT_MODEL
         self.decoding = decoding
         self.grammar_backend = grammar_backend
         self.max_model_len = max_model_len
