@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from llmgraph.backends import BACKENDS, Decoding
+from llmgraph.backends import BACKENDS, Decoding, default_backend
 from llmgraph.errors import InputError
 from llmgraph.formats import read_radgraph, write_radgraph
 from llmgraph.grammar import GrammarMode
@@ -155,11 +155,8 @@ def extract(
     from llmgraph.extract import ExtractionConfig, Extractor, write_manifest
     from llmgraph.prompting import sample_gold_path
 
-    options: dict = {}
-    if backend == "openai":
-        options = {"base_url": url}
-    elif backend in (None, "vllm"):
-        options = {"grammar_backend": grammar_backend} if backend == "vllm" else {}
+    backend = backend or default_backend()
+    options = {"openai": {"base_url": url}, "vllm": {"grammar_backend": grammar_backend}}.get(backend, {})
     config = ExtractionConfig(backend=backend, model=model, prompt=prompt, shots=shots, exemplar_strategy=exemplars,
                               label_set=labels, grammar=grammar, batch_size=batch_size, fuzzy=fuzzy, max_entities=max_entities,
                               decoding=Decoding(temperature, max_tokens, seed), backend_options=options)
