@@ -47,6 +47,8 @@ def read_text(path: Path) -> str:
         raise InputError("no such file", path) from None
     except IsADirectoryError:
         raise InputError("is a directory, not a file", path) from None
+    except OSError as error:
+        raise InputError(f"cannot read the file ({error.strerror or error})", path) from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -59,6 +61,14 @@ def parse_json(text: str, path: Path | None = None, line: int | None = None) -> 
     except json.JSONDecodeError as error:
         where = f"line {line}" if line else f"line {error.lineno} column {error.colno}"
         raise InputError(f"not valid JSON ({error.msg} at {where})", path) from None
+    except (RecursionError, ValueError) as error:  # nesting too deep, or an integer too long for int()
+        reason = "nested too deeply" if isinstance(error, RecursionError) else str(error).split(":")[0]
+        raise InputError(f"unreadable JSON ({reason}{f' at line {line}' if line else ''})", path) from None
+
+
+def json_lines(text: str) -> list[str]:
+    """The lines of a JSONL text: split at ``\\n`` only (U+2028, U+0085 ... may sit inside JSON strings)."""
+    return text.split("\n")
 
 
 def _check_duplicates(raw: dict[str, Any]) -> None:
@@ -67,14 +77,20 @@ def _check_duplicates(raw: dict[str, Any]) -> None:
     for block in blocks:
         if getattr(block, "duplicates", ()):
             raise InputError(f"duplicate key {block.duplicates[0]!r}")
-        if getattr(block.get("entities"), "duplicates", ()):
-            raise InputError(f"duplicate entity id {block['entities'].duplicates[0]!r}")
+        entities = block.get("entities")
+        if getattr(entities, "duplicates", ()):
+            raise InputError(f"duplicate entity id {entities.duplicates[0]!r}")
+        for entity_id, entity in entities.items() if isinstance(entities, dict) else ():
+            if getattr(entity, "duplicates", ()):
+                raise InputError(f"entity {entity_id}: duplicate key {entity.duplicates[0]!r}")
 
 
 def _entities(raw: dict[str, Any]) -> tuple[list[Entity], list[Relation]]:
+    """Entities and relations of a schema-checked block (JSON Schema integers may be written ``1.0``)."""
     entities, relations = [], []
     for entity_id, value in raw.items():
-        entities.append(Entity(entity_id, value["tokens"], value["label"], value["start_ix"], value["end_ix"]))
+        start, end = int(value["start_ix"]), int(value["end_ix"])
+        entities.append(Entity(entity_id, value["tokens"], value["label"], start, end))
         relations.extend(Relation(kind, entity_id, target) for kind, target in value["relations"])
     return entities, relations
 
@@ -95,7 +111,8 @@ def documents_from_raw(doc_id: str, raw: Any) -> list[Document]:
         data_split=raw.get("data_split"),
         modality=raw.get("modality"),
         source_text=raw.get("source_text"),
-        token_offsets=[tuple(pair) for pair in raw["token_offsets"]] if "token_offsets" in raw else None,
+        token_offsets=([(int(start), int(end)) for start, end in raw["token_offsets"]]
+                       if "token_offsets" in raw else None),
         meta={key: value for key, value in raw.items() if key not in _KNOWN_KEYS},
     )
     if "entities" in raw:
@@ -140,7 +157,7 @@ def read_radgraph(path: str | Path, labeler: str | None = None) -> list[Document
     text = read_text(path)
     if path.suffix == ".jsonl":
         raws = []
-        for number, line in enumerate(text.splitlines(), 1):
+        for number, line in enumerate(json_lines(text), 1):
             if line.strip():
                 raw = _located(path, lambda: parse_json(line, path, number))
                 if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
@@ -218,6 +235,16 @@ def write_atomic(path: str | Path, text: str) -> None:
         raise
 
 
+def _dumps(value: Any) -> str:
+    """JSON text, UTF-8 where possible; ``\\u`` escapes when a string holds a lone surrogate."""
+    text = json.dumps(value, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value)
+    return text
+
+
 def write_radgraph(docs: Iterable[Document], path: str | Path) -> None:
     """Write documents as RadGraph JSON (``.json``) or one document per line (``.jsonl``)."""
     docs = list(docs)
@@ -230,7 +257,7 @@ def write_radgraph(docs: Iterable[Document], path: str | Path) -> None:
             raw = {"id": doc.id, **document_to_raw(doc)}
             if doc.annotator is not None:
                 raw["annotator"] = doc.annotator
-            lines.append(json.dumps(raw, ensure_ascii=False))
+            lines.append(_dumps(raw))
         write_atomic(path, "".join(line + "\n" for line in lines))
     else:
-        write_atomic(path, json.dumps(to_collection(docs), ensure_ascii=False) + "\n")
+        write_atomic(path, _dumps(to_collection(docs)) + "\n")

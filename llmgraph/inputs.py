@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from llmgraph.document import Document
-from llmgraph.formats import LABELERS, read_radgraph, read_text
+from llmgraph.formats import LABELERS, json_lines, read_radgraph, read_text
 from llmgraph.reports import ReportOptions, read_reports
 
 
@@ -16,10 +16,10 @@ def is_radgraph_file(path: Path) -> bool:
         return True
     if path.suffix != ".jsonl":
         return False
-    first = next((line for line in read_text(path).splitlines() if line.strip()), "")
+    first = next((line for line in json_lines(read_text(path)) if line.strip()), "")
     try:
         row = json.loads(first)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):
         return True  # let the RadGraph reader report the broken line
     return isinstance(row, dict) and any(key in row for key in ("entities", *LABELERS))
 

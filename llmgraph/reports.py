@@ -10,6 +10,7 @@ text; only the chosen sections are tokenized, and token offsets still index the 
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import pandas as pd
 
 from llmgraph.document import Document, document_from_report
 from llmgraph.errors import InputError
-from llmgraph.formats import parse_json, read_text
+from llmgraph.formats import json_lines, parse_json, read_text
 
 TEXT_COLUMNS = ("report", "text", "report_text")
 ID_COLUMNS = ("id", "report_id", "study_id")
@@ -63,7 +64,12 @@ def report_document(doc_id: str, report: str, sections: tuple[str, ...] = (), **
     """
     if not sections:
         return document_from_report(doc_id, report, **fields)
-    found = find_sections(report)
+    return _sections_document(doc_id, report, sections, find_sections(report), **fields)
+
+
+def _sections_document(doc_id: str, report: str, sections: tuple[str, ...], found: dict[str, tuple[int, int]],
+                       **fields: Any) -> Document:
+    """A document tokenized over the chosen ones of the ``found`` section bodies (character spans)."""
     chosen = {name: found[name] for name in sections if name in found}
     if not chosen:
         document = document_from_report(doc_id, report, spans=[(0, 0)], **fields)
@@ -75,10 +81,19 @@ def report_document(doc_id: str, report: str, sections: tuple[str, ...] = (), **
 
 
 def _from_columns(doc_id: str, row: dict[str, Any], sections: tuple[str, ...], **fields: Any) -> Document:
-    """Sections held in columns: the report is rebuilt as ``NAME:\\nbody`` blocks, and tokenized per body."""
-    parts = [(name, str(row[name]).strip()) for name in sections if str(row.get(name) or "").strip()]
-    report = "\n\n".join(f"{name.upper()}:\n{body}" for name, body in parts)
-    return report_document(doc_id, report, sections, **fields)
+    """Sections held in columns: the report is rebuilt as ``NAME:\\nbody`` blocks, and tokenized per body.
+
+    The body spans are known as the report is built: a body is never searched for headers
+    (a ``LUNGS:`` line inside a findings column stays part of the findings).
+    """
+    report, found = "", {}
+    for name in sections:
+        body = str(row.get(name) or "").strip()
+        if body:
+            report += ("\n\n" if report else "") + f"{name.upper()}:\n"
+            found[name] = (len(report), len(report) + len(body))
+            report += body
+    return _sections_document(doc_id, report, sections, found, **fields)
 
 
 def _rows_to_documents(rows: list[dict[str, Any]], path: Path, options: ReportOptions) -> list[Document]:
@@ -94,8 +109,13 @@ def _rows_to_documents(rows: list[dict[str, Any]], path: Path, options: ReportOp
         raise InputError(f"no column {options.id_column!r} (columns: {', '.join(rows[0])})", path)
     docs = []
     for number, row in enumerate(rows, 1):
+        if id_column and id_column not in row:
+            raise InputError(f"row {number}: no {id_column!r} field", path)
         doc_id = str(row[id_column]) if id_column else str(number)
-        modality = options.modality or (str(row[columns["modality"]]) if "modality" in columns else None)
+        if not column_sections and text_column not in row:
+            raise InputError(f"no {text_column!r} field", path, doc_id)
+        given = row.get(columns["modality"]) if "modality" in columns else None
+        modality = options.modality or (str(given) if given not in (None, "") else None)
         if column_sections:
             lowered = {key.lower(): value for key, value in row.items()}
             docs.append(_from_columns(doc_id, lowered, options.sections, modality=modality))
@@ -105,8 +125,9 @@ def _rows_to_documents(rows: list[dict[str, Any]], path: Path, options: ReportOp
 
 
 def _split_txt(text: str) -> list[str]:
-    if re.search(r"\n[ \t]*\n", text.strip()):
-        return [block.strip("\n") for block in re.split(r"\n[ \t]*\n", text.strip()) if block.strip()]
+    blank_line = r"\n(?:[ \t\r]*\n)+"  # one or more blank lines; \r: files with Windows line ends
+    if re.search(blank_line, text.strip()):
+        return [block.strip("\r\n") for block in re.split(blank_line, text.strip()) if block.strip()]
     return [line for line in text.splitlines() if line.strip()]
 
 
@@ -119,13 +140,19 @@ def read_reports(path: str | Path, options: ReportOptions = ReportOptions()) -> 
                 for n, report in enumerate(_split_txt(text), 1)]
     elif path.suffix == ".csv":
         try:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+            with warnings.catch_warnings():
+                # index_col=False: rows longer than the header are an error, never a silent index column
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                frame = pd.read_csv(path, dtype=str, keep_default_na=False, index_col=False)
+        except pd.errors.ParserWarning:
+            raise InputError("not a readable CSV file (a row has more fields than the header: "
+                             "quote texts that hold commas)", path) from None
         except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
             raise InputError(f"not a readable CSV file ({str(error).strip().splitlines()[-1]})", path) from None
         docs = _rows_to_documents(frame.to_dict("records"), path, options)
     elif path.suffix == ".jsonl":
         rows = []
-        for number, line in enumerate(text.splitlines(), 1):
+        for number, line in enumerate(json_lines(text), 1):
             if line.strip():
                 row = parse_json(line, path, number)
                 if not isinstance(row, dict):
