@@ -281,3 +281,38 @@ def evaluate(
         "bootstrap": {"samples": samples, "seed": seed, "confidence": confidence},
         "per_group": groups,
     }
+
+
+HEADLINE_METRICS = ("entity_f1", "relation_f1", "rg_e", "rg_er", "rg_er_bar")
+
+
+def paired_bootstrap(
+    gold: list[Document],
+    pred_a: list[Document],
+    pred_b: list[Document],
+    label_set: LabelSet | None = None,
+    samples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> dict[str, dict[str, float]]:
+    """Is system A better than system B on these reports? Per headline metric.
+
+    Both systems are scored on the same bootstrap resamples of the reports. ``difference`` is
+    A minus B on all reports; ``ci`` the percentile interval of the resampled differences;
+    ``p_value`` the two-sided share of resamples on the other side of zero (doubled, capped at 1).
+    """
+    scores = [ReportScores.of(pair_documents(gold, pred, label_set)) for pred in (pred_a, pred_b)]
+    n_reports = len(scores[0].ids)
+    point = [s.summarise(np.ones((1, n_reports))) for s in scores]
+    weights = bootstrap_weights(n_reports, samples, seed)
+    sampled = [s.summarise(weights) for s in scores]
+    tail = (1 - confidence) / 2 * 100
+    result = {}
+    for metric in HEADLINE_METRICS:
+        differences = sampled[0][metric] - sampled[1][metric]
+        p_value = min(1.0, 2 * min(float(np.mean(differences <= 0)), float(np.mean(differences >= 0))))
+        low, high = np.percentile(differences, [tail, 100 - tail])
+        result[metric] = {"a": float(point[0][metric][0]), "b": float(point[1][metric][0]),
+                          "difference": float(point[0][metric][0] - point[1][metric][0]),
+                          "ci": [float(low), float(high)], "p_value": p_value}
+    return result
