@@ -9,16 +9,17 @@ Flavours (detected on reading):
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import tempfile
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from llmgraph.document import Document, Entity, Relation
 from llmgraph.errors import InputError
-from llmgraph.validation import check_collection, check_document, check_schema
+from llmgraph.validation import CollectionCheck, check_collection, check_document, check_schema
 
 LABELERS = ("labeler_1", "labeler_2")
 _KNOWN_KEYS = {"id", "text", "entities", *LABELERS, "annotator", "data_source", "data_split",
@@ -218,15 +219,15 @@ def to_collection(docs: Iterable[Document]) -> dict[str, Any]:
     return collection
 
 
-def write_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
+def write_atomic(path: str | Path, text: str | Iterable[str]) -> None:
+    """Write ``text`` (a string, or chunks streamed one by one) to ``path`` through a temporary file and a rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.chmod(temp, 0o644)  # mkstemp makes owner-only files; outputs are ordinary files
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
+            out.writelines([text] if isinstance(text, str) else text)
             out.flush()
             os.fsync(out.fileno())
         os.replace(temp, path)
@@ -245,19 +246,37 @@ def _dumps(value: Any) -> str:
     return text
 
 
-def write_radgraph(docs: Iterable[Document], path: str | Path) -> None:
-    """Write documents as RadGraph JSON (``.json``) or one document per line (``.jsonl``)."""
-    docs = list(docs)
+def _checked(docs: Iterable[Document]) -> Iterator[Document]:
+    check = CollectionCheck()
     for doc in docs:
         check_document(doc)
-    check_collection(docs)
-    if Path(path).suffix == ".jsonl":
-        lines = []
-        for doc in docs:
-            raw = {"id": doc.id, **document_to_raw(doc)}
-            if doc.annotator is not None:
-                raw["annotator"] = doc.annotator
-            lines.append(_dumps(raw))
-        write_atomic(path, "".join(line + "\n" for line in lines))
-    else:
-        write_atomic(path, _dumps(to_collection(docs)) + "\n")
+        check.add(doc)
+        yield doc
+
+
+def _jsonl_chunks(docs: Iterable[Document]) -> Iterator[str]:
+    for doc in docs:
+        raw = {"id": doc.id, **document_to_raw(doc)}
+        if doc.annotator is not None:
+            raw["annotator"] = doc.annotator
+        yield _dumps(raw) + "\n"
+
+
+def _collection_chunks(docs: Iterable[Document]) -> Iterator[str]:
+    """A RadGraph JSON collection written entry by entry (the labelers of a report come together)."""
+    written: set[str] = set()
+    separator = "{"
+    for doc_id, group in itertools.groupby(docs, key=lambda doc: doc.id):
+        if doc_id in written:
+            raise InputError("the labelers of this report are not next to each other", doc_id=doc_id)
+        written.add(doc_id)
+        yield f"{separator}{_dumps(doc_id)}: {_dumps(to_collection(group)[doc_id])}"
+        separator = ", "
+    yield "{}\n" if separator == "{" else "}\n"
+
+
+def write_radgraph(docs: Iterable[Document], path: str | Path) -> None:
+    """Write documents as RadGraph JSON (``.json``) or one document per line (``.jsonl``), streamed:
+    every document is validated as it goes, and the file appears only when all are written."""
+    chunks = _jsonl_chunks if Path(path).suffix == ".jsonl" else _collection_chunks
+    write_atomic(path, chunks(_checked(docs)))

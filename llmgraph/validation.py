@@ -82,17 +82,27 @@ def check_document(doc: Document) -> None:
             raise fail("token offset outside the source text")
 
 
+class CollectionCheck:
+    """Collection-wide checks, one document at a time: unique (id, annotator) keys, a single label set."""
+
+    def __init__(self) -> None:
+        self.keys: set[tuple[str, str | None]] = set()
+        self.label_sets: dict = {}
+
+    def add(self, doc: Document) -> None:
+        key = (doc.id, doc.annotator)
+        if key in self.keys:
+            raise InputError("duplicate report id", doc_id=doc.id)
+        self.keys.add(key)
+        for entity in doc.entities[:1]:
+            self.label_sets.setdefault(label_set_of(entity.label), doc.id)
+        if len(self.label_sets) > 1:
+            first, second = self.label_sets.values()
+            raise InputError(f"mixes RadGraph 1.0 and RadGraph-XL labels (reports {first} and {second})")
+
+
 def check_collection(docs: list[Document]) -> None:
     """Collection-wide checks: unique (id, annotator) keys and a single label set."""
-    keys: set[tuple[str, str | None]] = set()
-    label_sets: dict = {}
+    check = CollectionCheck()
     for doc in docs:
-        key = (doc.id, doc.annotator)
-        if key in keys:
-            raise InputError("duplicate report id", doc_id=doc.id)
-        keys.add(key)
-        for entity in doc.entities[:1]:
-            label_sets.setdefault(label_set_of(entity.label), doc.id)
-    if len(label_sets) > 1:
-        first, second = label_sets.values()
-        raise InputError(f"mixes RadGraph 1.0 and RadGraph-XL labels (reports {first} and {second})")
+        check.add(doc)
