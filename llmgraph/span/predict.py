@@ -1,0 +1,97 @@
+"""Batched prediction with a trained span baseline, and loading one from its folder.
+
+A model folder holds ``encoder/`` (the fine-tuned encoder and its tokenizer), ``heads.pt`` (tagger
+and relation classifier) and ``span_model.json`` (tags, labels, window, training record).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from llmgraph.document import Document, Entity, Relation
+from llmgraph.errors import InputError
+from llmgraph.span.encoder import load_encoder, token_vectors
+from llmgraph.span.model import NO_RELATION, RELATION_CLASSES, Span, SpanHeads, candidate_pairs
+from llmgraph.span.tags import decode_tags
+
+CARD = "span_model.json"
+
+
+def annotate(doc: Document, vectors: torch.Tensor, heads: SpanHeads, window: int) -> Document:
+    """``doc`` with the entities and relations the heads find in its token vectors."""
+    if not len(vectors):
+        return replace(doc, entities=[], relations=[])
+    tags = [heads.tags[i] for i in heads.tag_logits(vectors).argmax(dim=-1).tolist()]
+    spans = [Span(start, end, label) for start, end, label in decode_tags(tags)]
+    tokens = doc.tokens
+    entities = [Entity(str(n), " ".join(tokens[s.start:s.end + 1]), s.label, s.start, s.end)
+                for n, s in enumerate(spans, 1)]
+    relations = []
+    pairs = candidate_pairs(spans, window)
+    if pairs:
+        for (i, j), kind in zip(pairs, heads.pair_logits(vectors, spans, pairs).argmax(dim=-1).tolist()):
+            if RELATION_CLASSES[kind] != NO_RELATION:
+                relations.append(Relation(RELATION_CLASSES[kind], entities[i].id, entities[j].id))
+    return replace(doc, entities=entities, relations=relations)
+
+
+def predict_documents(tokenizer, encoder: torch.nn.Module, heads: SpanHeads, docs: list[Document], window: int,
+                      batch_size: int = 32, max_length: int = 512) -> list[Document]:
+    """Annotated copies of ``docs`` in their order; batches of similar length limit padding."""
+    order = sorted(range(len(docs)), key=lambda i: len(docs[i].tokens))
+    predicted: list[Document | None] = [None] * len(docs)
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            chosen = order[start:start + batch_size]
+            vectors = token_vectors(tokenizer, encoder, [docs[i].tokens for i in chosen], max_length)
+            for i, doc_vectors in zip(chosen, vectors):
+                predicted[i] = annotate(docs[i], doc_vectors.float(), heads, window)
+    return predicted  # type: ignore[return-value]
+
+
+def _bfloat16_is_fast() -> bool:
+    return bool(getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)())
+
+
+class SpanPredictor:
+    """A trained span baseline, ready to annotate batches of documents."""
+
+    def __init__(self, folder: Path, card: dict[str, Any], tokenizer, encoder: torch.nn.Module, heads: SpanHeads,
+                 dtype: torch.dtype):
+        self.folder, self.card, self.tokenizer, self.encoder, self.heads, self.dtype = (
+            folder, card, tokenizer, encoder, heads, dtype)
+
+    @classmethod
+    def load(cls, folder: str | Path, dtype: str = "auto") -> "SpanPredictor":
+        """Load a folder written by ``train_span``. ``dtype`` auto: bfloat16 encoder where the CPU
+        has fast bfloat16 (or on a GPU), else float32; the heads always run in float32."""
+        folder = Path(folder)
+        if not (folder / CARD).is_file():
+            raise InputError(f"not a span model folder (no {CARD}; train one with llmgraph train-span): {folder}")
+        card = json.loads((folder / CARD).read_text(encoding="utf-8"))
+        tokenizer, encoder = load_encoder(folder / "encoder")
+        heads = SpanHeads(encoder.config.hidden_size, card["tags"], card["labels"], **card["heads"])
+        heads.load_state_dict(torch.load(folder / "heads.pt", weights_only=True))
+        chosen = {"auto": torch.bfloat16 if _bfloat16_is_fast() else torch.float32,
+                  "bfloat16": torch.bfloat16, "float32": torch.float32}[dtype]
+        return cls(folder, card, tokenizer, encoder.to(chosen).eval(), heads.eval(), chosen)
+
+    def predict(self, docs: list[Document], batch_size: int = 32) -> list[Document]:
+        """Copies of ``docs`` with predicted entities (ids 1, 2, ... in token order) and relations."""
+        return predict_documents(self.tokenizer, self.encoder, self.heads, docs, self.card["window"], batch_size,
+                                 self.card["max_length"])
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": "span", "model": str(self.folder), "encoder": self.card["encoder"],
+                "labels": self.card["labels"], "window": self.card["window"], "dtype": str(self.dtype),
+                "parameters": sum(p.numel() for p in self.encoder.parameters()) +
+                sum(p.numel() for p in self.heads.parameters()),
+                "dev": self.card.get("best")}
+
+    def close(self) -> None:
+        del self.encoder, self.heads
