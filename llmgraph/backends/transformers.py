@@ -23,7 +23,9 @@ class TransformersBackend:
         import torch
         import xgrammar
         from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as transformers_logging
 
+        transformers_logging.disable_progress_bar()  # llmgraph shows its own progress
         if threads:
             torch.set_num_threads(threads)
         self.model_path = resolve_model(model)

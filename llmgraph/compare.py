@@ -1,0 +1,234 @@
+"""The comparison harness: every system of an experiment over every gold set, scored the same way.
+
+load experiment -> load gold sets -> per system x gold set: cached predictions or a fresh run
+-> evaluate (CIs) -> paired bootstrap between systems -> per-report diffs -> tables in OUTDIR.
+
+OUTDIR layout: ``gold/SET.json`` (the gold as scored), ``systems/SYSTEM/SET.json`` (predictions)
+with ``SET.manifest.json`` and ``SET.key`` (the cache key), ``span-models/`` (trained baselines),
+and the tables written by ``llmgraph.results``. A system that fails is reported and skipped;
+the others' results are still written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import traceback
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from llmgraph import __version__
+from llmgraph.diff import document_diff
+from llmgraph.document import Document
+from llmgraph.errors import InputError
+from llmgraph.experiment import Experiment, GoldSet, SystemSpec
+from llmgraph.formats import read_radgraph, write_atomic, write_radgraph
+from llmgraph.labels import LabelSet
+from llmgraph.metrics import evaluate, paired_bootstrap
+from llmgraph.prompting import PromptTemplate, sample_gold_path
+from llmgraph.systems import (BackendPool, LLMSystem, System, SystemRun, extraction_config, radgraph_system,
+                              run_system, span_system)
+
+
+@dataclass
+class Outcome:
+    """One system on one gold set: its scores, cost and diffs, or why it failed."""
+
+    system: str
+    gold_set: str
+    predictions: Path | None = None
+    scores: dict[str, Any] | None = None
+    manifest: dict[str, Any] = field(default_factory=dict)
+    cached: bool = False
+    error: str | None = None
+
+
+@dataclass
+class Comparison:
+    """Everything ``llmgraph.results`` turns into tables."""
+
+    experiment: Experiment
+    out_dir: Path
+    gold: dict[str, list[Document]]
+    outcomes: list[Outcome]
+    significance: list[dict[str, Any]]
+    diffs: list[dict[str, Any]]
+
+
+def load_gold(gold_set: GoldSet) -> list[Document]:
+    """The gold documents of a set, with its default modality and limit applied."""
+    docs = read_radgraph(gold_set.path, gold_set.labeler)
+    if gold_set.limit:
+        docs = docs[:gold_set.limit]
+    if gold_set.modality:
+        docs = [doc if doc.modality else replace(doc, modality=gold_set.modality) for doc in docs]
+    if not docs:
+        raise InputError("no reports", gold_set.path)
+    return docs
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _docs_digest(docs: list[Document]) -> str:
+    return _digest([[doc.id, doc.text, doc.modality] for doc in docs])
+
+
+def cache_key(spec: SystemSpec, gold: list[Document], examples: list[Document]) -> str:
+    """What decides a system's predictions: its settings, the prompt file, the reports, the exemplars."""
+    parts: dict[str, Any] = {"llmgraph": __version__, "type": spec.type, "settings": spec.settings,
+                             "reports": _docs_digest(gold)}
+    if spec.type == "llm":
+        parts["prompt_sha256"] = PromptTemplate.load(spec.settings.get("prompt", "few-shot")).sha256
+        if spec.settings.get("shots", 3):
+            parts["examples"] = _digest([[d.id, d.text, [vars(e) for e in d.entities],
+                                          [vars(r) for r in d.relations]] for d in examples])
+    return _digest(parts)
+
+
+def _span_training_data(train: dict[str, Any]) -> tuple[list[Document], list[Document]]:
+    if "synth" in train:
+        from llmgraph.synth import synth_documents
+
+        seed = train.get("seed", 0)
+        n = train["synth"]
+        return list(synth_documents(n, seed)), list(synth_documents(max(2, n // 5), seed + 1))
+    train_docs = read_radgraph(train["train"], "1")
+    return train_docs, read_radgraph(train["dev"], "1") if "dev" in train else train_docs
+
+
+def trained_span_model(spec: SystemSpec, out_dir: Path, log: Callable[[str], None]) -> tuple[Path, float]:
+    """The span model a system names, trained into ``out_dir/span-models`` first when it asks for training."""
+    if "model" in spec.settings:
+        return Path(spec.settings["model"]), 0.0
+    from llmgraph.span import train_span
+
+    train = spec.settings["train"]
+    model_dir = out_dir / "span-models" / _digest({"llmgraph": __version__, "train": train})[:16]
+    if (model_dir / "span_model.json").exists():
+        return model_dir, 0.0
+    log(f"training span model {spec.name} into {model_dir}")
+    started = time.perf_counter()
+    train_docs, dev_docs = _span_training_data(train)
+    options = {key: train[key] for key in ("epochs", "batch_size", "seed") if key in train}
+    if "learning_rate" in train:
+        options["lr"] = train["learning_rate"]
+    train_span(train_docs, dev_docs, model_dir, encoder=train.get("encoder"), **options)
+    return model_dir, time.perf_counter() - started
+
+
+class Harness:
+    """Runs an experiment into an output folder, reusing cached predictions."""
+
+    def __init__(self, experiment: Experiment, out_dir: Path, rerun: bool = False,
+                 log: Callable[[str], None] = print):
+        self.experiment, self.out_dir, self.rerun, self.log = experiment, out_dir, rerun, log
+        self.pool = BackendPool()
+
+    def run(self) -> Comparison:
+        experiment = self.experiment
+        gold = {gold_set.name: load_gold(gold_set) for gold_set in experiment.gold}  # every file checked up front
+        for name, docs in gold.items():
+            write_radgraph(docs, self.out_dir / "gold" / f"{name}.json")
+        examples = read_radgraph(experiment.examples or sample_gold_path(), experiment.examples_labeler or "1")
+        outcomes = []
+        try:
+            for spec in experiment.systems:
+                for name, docs in gold.items():
+                    outcomes.append(self._outcome(spec, name, docs, examples))
+        finally:
+            self.pool.close()
+        return Comparison(experiment, self.out_dir, gold, outcomes, self._significance(gold, outcomes),
+                          self._diffs(gold, outcomes))
+
+    def _outcome(self, spec: SystemSpec, gold_name: str, docs: list[Document], examples: list[Document]) -> Outcome:
+        outcome = Outcome(spec.name, gold_name)
+        folder = self.out_dir / "systems" / spec.name
+        predictions, key_file = folder / f"{gold_name}.json", folder / f"{gold_name}.key"
+        manifest_file = folder / f"{gold_name}.manifest.json"
+        try:
+            key = cache_key(spec, docs, examples)
+            if not self.rerun and key_file.exists() and key_file.read_text().strip() == key and predictions.exists():
+                outcome.cached = True
+                outcome.manifest = json.loads(manifest_file.read_text())
+                self.log(f"{spec.name} on {gold_name}: cached")
+            else:
+                self.log(f"{spec.name} on {gold_name}: running on {len(docs)} reports")
+                run = self._run_system(spec, docs, examples)
+                write_radgraph(run.documents, predictions)
+                outcome.manifest = run.manifest | {"system": spec.name, "type": spec.type, "settings": spec.settings,
+                                                   "gold_set": gold_name, "errors": run.errors}
+                write_atomic(manifest_file, json.dumps(outcome.manifest, indent=2, default=str) + "\n")
+                write_atomic(key_file, key + "\n")
+                self.log(f"{spec.name} on {gold_name}: {len(run.documents)}/{len(docs)} reports in "
+                         f"{run.manifest['wall_seconds']:.1f} s ({len(run.errors)} failed)")
+            outcome.predictions = predictions
+            outcome.scores = evaluate(docs, read_radgraph(predictions), self._label_set(),
+                                      **self._bootstrap())
+        except InputError as error:
+            outcome.error = str(error)
+        except Exception as error:  # noqa: BLE001 - one failing system must not cost the others' results
+            outcome.error = f"{type(error).__name__}: {error}"
+            self.log("".join(traceback.format_exception(error)[-3:]).rstrip())
+        if outcome.error:
+            self.log(f"{spec.name} on {gold_name}: FAILED: {outcome.error}")
+        return outcome
+
+    def _run_system(self, spec: SystemSpec, docs: list[Document], examples: list[Document]) -> SystemRun:
+        training_seconds = None
+        if spec.type == "llm":
+            system: System = LLMSystem(extraction_config(spec.settings), examples, self.pool)
+        elif spec.type == "span":
+            model_dir, training_seconds = trained_span_model(spec, self.out_dir, self.log)
+            system = span_system(model_dir, spec.settings.get("batch_size", 32))
+        else:
+            system = radgraph_system(spec.settings.get("model", "radgraph-xl"), spec.settings.get("cache_dir"))
+        try:
+            run = run_system(system, docs)
+        finally:
+            system.close()
+        if training_seconds is not None:
+            run.manifest["seconds"]["training"] = training_seconds
+        return run
+
+    def _label_set(self) -> LabelSet | None:
+        return LabelSet(self.experiment.label_set) if self.experiment.label_set else None
+
+    def _bootstrap(self) -> dict[str, Any]:
+        return {"samples": self.experiment.bootstrap["samples"], "seed": self.experiment.bootstrap["seed"],
+                "confidence": self.experiment.bootstrap["confidence"]}
+
+    def _significance(self, gold: dict[str, list[Document]], outcomes: list[Outcome]) -> list[dict[str, Any]]:
+        """A paired bootstrap test between every two systems that ran on a gold set."""
+        rows = []
+        for name, docs in gold.items():
+            done = [o for o in outcomes if o.gold_set == name and o.scores is not None]
+            predictions = {o.system: read_radgraph(o.predictions) for o in done}
+            for i, first in enumerate(done):
+                for second in done[i + 1:]:
+                    tests = paired_bootstrap(docs, predictions[first.system], predictions[second.system],
+                                             self._label_set(), **self._bootstrap())
+                    for metric, test in tests.items():
+                        rows.append({"gold_set": name, "system_a": first.system, "system_b": second.system,
+                                     "metric": metric, **test})
+        return rows
+
+    def _diffs(self, gold: dict[str, list[Document]], outcomes: list[Outcome]) -> list[dict[str, Any]]:
+        """Per-report errors of every system (in the label set the scores use)."""
+        rows = []
+        for outcome in outcomes:
+            if outcome.scores is None:
+                continue
+            label_set = LabelSet(outcome.scores["label_set"]) if outcome.scores["label_set"] else None
+            predicted = {doc.id: doc for doc in read_radgraph(outcome.predictions)}
+            for doc in gold[outcome.gold_set]:
+                pred = predicted.get(doc.id, replace(doc, entities=[], relations=[]))
+                if label_set is not None:
+                    doc, pred = doc.with_labels(label_set), pred.with_labels(label_set)
+                error = outcome.manifest.get("errors", {}).get(doc.id)
+                rows.append({"system": outcome.system, "gold_set": outcome.gold_set, **document_diff(doc, pred),
+                             **({"error": error} if error else {})})
+        return rows

@@ -1,0 +1,182 @@
+"""Tables of a comparison: ``results.csv`` (long form), ``results.md`` (laid out like the RadGraph-XL
+paper's comparison), ``significance.csv`` (paired bootstrap), ``diffs.jsonl`` (per-report errors)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from llmgraph.compare import Comparison, Outcome
+from llmgraph.formats import write_atomic
+from llmgraph.metrics import HEADLINE_METRICS
+
+TITLES = {"entity_f1": "entity F1", "relation_f1": "relation F1", "rg_e": "RG_E", "rg_er": "RG_ER",
+          "rg_er_bar": "RG_ER-bar"}
+SCORE_METRICS = (*HEADLINE_METRICS, "entity_precision", "entity_recall", "relation_precision", "relation_recall")
+COST_METRICS = ("wall_seconds", "model_load_seconds", "training_seconds", "reports_per_second", "prompt_tokens",
+                "completion_tokens", "reports_failed")
+
+
+def _score_rows(outcome: Outcome, group: str, block: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    base = {"system": outcome.system, "gold_set": outcome.gold_set, "group": group, "n_reports": block["n_reports"]}
+    for metric in SCORE_METRICS:
+        low, high = block["ci"].get(metric, (None, None))
+        rows.append(base | {"metric": metric, "value": block[metric], "ci_low": low, "ci_high": high})
+    for key, prefix in (("per_label", "entity_f1"), ("per_relation", "relation_f1")):
+        for bucket, entry in block.get(key, {}).items():
+            low, high = entry.get("ci", (None, None))
+            rows.append(base | {"metric": f"{prefix}:{bucket}", "value": entry["f1"], "ci_low": low, "ci_high": high,
+                                "support": entry["support"]})
+    return rows
+
+
+def cost(outcome: Outcome) -> dict[str, float | None]:
+    """Cost columns of a run, from its manifest (a cached outcome shows the cost of the run that made it)."""
+    manifest = outcome.manifest
+    seconds, counts = manifest.get("seconds", {}), manifest.get("counts", {})
+    return {"wall_seconds": manifest.get("wall_seconds"), "model_load_seconds": seconds.get("model_load"),
+            "training_seconds": seconds.get("training"), "reports_per_second": manifest.get("reports_per_second"),
+            "prompt_tokens": counts.get("prompt_tokens"), "completion_tokens": counts.get("completion_tokens"),
+            "reports_failed": counts.get("reports_failed")}
+
+
+def results_frame(comparison: Comparison) -> pd.DataFrame:
+    """One row per system x gold set x group (all reports, or one modality) x metric, with CI bounds."""
+    rows = []
+    for outcome in comparison.outcomes:
+        if outcome.scores is None:
+            continue
+        rows += _score_rows(outcome, "all", outcome.scores)
+        for modality, block in outcome.scores["per_group"].get("modality", {}).items():
+            rows += _score_rows(outcome, f"modality={modality}", block)
+        rows += [{"system": outcome.system, "gold_set": outcome.gold_set, "group": "all",
+                  "n_reports": outcome.scores["n_reports"], "metric": metric, "value": value}
+                 for metric, value in cost(outcome).items() if value is not None]
+    columns = ["system", "gold_set", "group", "metric", "value", "ci_low", "ci_high", "n_reports", "support"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _cell(value: float | None, low: float | None = None, high: float | None = None) -> str:
+    if value is None or pd.isna(value):
+        return ""
+    return f"{value:.3f} [{low:.3f}, {high:.3f}]" if low is not None and not pd.isna(low) else f"{value:.3f}"
+
+
+def _number(value: float | None, digits: int = 1) -> str:
+    return "" if value is None or pd.isna(value) else f"{value:,.{digits}f}"
+
+
+def _markdown(frame: pd.DataFrame) -> str:
+    return frame.to_markdown(index=False, disable_numparse=True) if not frame.empty else "(nothing)"
+
+
+def _headline_table(frame: pd.DataFrame, gold_set: str, group: str, systems: list[str]) -> pd.DataFrame:
+    rows = []
+    for system in systems:
+        chosen = frame[(frame.system == system) & (frame.gold_set == gold_set) & (frame.group == group)]
+        by_metric = {row.metric: row for row in chosen.itertuples()}
+        if not by_metric:
+            continue
+        row = {"system": system}
+        for metric in HEADLINE_METRICS:
+            entry = by_metric.get(metric)
+            row[TITLES[metric]] = _cell(entry.value, entry.ci_low, entry.ci_high) if entry is not None else ""
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _modality_table(frame: pd.DataFrame, gold_set: str, systems: list[str]) -> pd.DataFrame:
+    chosen = frame[(frame.gold_set == gold_set) & frame.group.str.startswith("modality=")
+                   & frame.metric.isin(["entity_f1", "relation_f1"])]
+    rows = []
+    for system in systems:
+        mine = chosen[chosen.system == system]
+        if mine.empty:
+            continue
+        row = {"system": system}
+        for group in sorted(mine.group.unique()):
+            values = mine[mine.group == group].set_index("metric").value
+            count = int(mine[mine.group == group].n_reports.iloc[0])
+            row[f"{group.split('=', 1)[1]} ({count})"] = f"{values['entity_f1']:.3f} / {values['relation_f1']:.3f}"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _cost_table(comparison: Comparison, gold_set: str) -> pd.DataFrame:
+    rows = []
+    for outcome in comparison.outcomes:
+        if outcome.gold_set != gold_set or outcome.scores is None:
+            continue
+        numbers = cost(outcome)
+        rows.append({"system": outcome.system, "reports/s": _number(numbers["reports_per_second"], 2),
+                     "wall s": _number(numbers["wall_seconds"]), "load s": _number(numbers["model_load_seconds"]),
+                     "training s": _number(numbers["training_seconds"]),
+                     "prompt tokens": _number(numbers["prompt_tokens"], 0),
+                     "generated tokens": _number(numbers["completion_tokens"], 0),
+                     "failed reports": _number(numbers["reports_failed"], 0), "cached": "yes" if outcome.cached else ""})
+    return pd.DataFrame(rows)
+
+
+def _label_table(frame: pd.DataFrame, gold_set: str, systems: list[str]) -> pd.DataFrame:
+    chosen = frame[(frame.gold_set == gold_set) & (frame.group == "all") & frame.metric.str.contains(":")]
+    if chosen.empty:
+        return pd.DataFrame()
+    table = chosen.pivot_table(index="system", columns="metric", values="value", aggfunc="first")
+    table = table.reindex([s for s in systems if s in table.index])
+    table.columns = [column.split(":", 1)[1] + (" (rel)" if column.startswith("relation") else "")
+                     for column in table.columns]
+    return table.map(lambda value: _cell(value)).reset_index()
+
+
+def _significance_table(rows: list[dict[str, Any]], gold_set: str) -> pd.DataFrame:
+    chosen = [row for row in rows if row["gold_set"] == gold_set]
+    return pd.DataFrame([{"A": row["system_a"], "B": row["system_b"], "metric": TITLES[row["metric"]],
+                          "A - B": f"{row['difference']:+.3f} [{row['ci'][0]:+.3f}, {row['ci'][1]:+.3f}]",
+                          "p": f"{row['p_value']:.3f}", "significant": "yes" if row["p_value"] < 0.05 else "no"}
+                         for row in chosen])
+
+
+def markdown_report(comparison: Comparison, frame: pd.DataFrame) -> str:
+    """``results.md``: per gold set, systems x metrics overall and per modality, cost, labels, tests."""
+    experiment = comparison.experiment
+    samples, confidence = experiment.bootstrap["samples"], experiment.bootstrap["confidence"]
+    lines = [f"# {experiment.name}", "",
+             f"Experiment `{experiment.path.name}`. Values are micro-F1 / F1RadGraph with {confidence:.0%} "
+             f"bootstrap CIs ({samples} resamples of reports). Significance: paired bootstrap, two-sided.", ""]
+    systems = [spec.name for spec in experiment.systems]
+    for gold_set, docs in comparison.gold.items():
+        lines += [f"## Gold set `{gold_set}` ({len(docs)} reports)", "",
+                  _markdown(_headline_table(frame, gold_set, "all", systems)), ""]
+        modalities = _modality_table(frame, gold_set, systems)
+        if len(modalities.columns) > 2:  # more than one modality
+            lines += ["### Per modality (entity F1 / relation F1)", "", _markdown(modalities), ""]
+        lines += ["### Cost", "", _markdown(_cost_table(comparison, gold_set)), "",
+                  "Systems that share a backend, model and decoding share one loaded model: its load time "
+                  "shows on the first of them.", "",
+                  "### F1 per entity label and relation type", "", _markdown(_label_table(frame, gold_set, systems)), "",
+                  "### Is the difference significant?", "",
+                  _markdown(_significance_table(comparison.significance, gold_set)), ""]
+    failed = [o for o in comparison.outcomes if o.error]
+    if failed:
+        lines += ["## Failed", ""] + [f"- `{o.system}` on `{o.gold_set}`: {o.error}" for o in failed] + [""]
+    return "\n".join(lines)
+
+
+def write_results(comparison: Comparison) -> pd.DataFrame:
+    """Write every table into the comparison's output folder; returns ``results.csv`` as a frame."""
+    out = comparison.out_dir
+    frame = results_frame(comparison)
+    write_atomic(out / "results.csv", frame.to_csv(index=False))
+    write_atomic(out / "results.md", markdown_report(comparison, frame))
+    significance = pd.DataFrame([{**{k: v for k, v in row.items() if k != "ci"}, "ci_low": row["ci"][0],
+                                  "ci_high": row["ci"][1], "significant": row["p_value"] < 0.05}
+                                 for row in comparison.significance])
+    write_atomic(out / "significance.csv", significance.to_csv(index=False))
+    write_atomic(out / "diffs.jsonl", "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in comparison.diffs))
+    failures = {f"{o.system}/{o.gold_set}": o.error for o in comparison.outcomes if o.error}
+    write_atomic(out / "failures.json", json.dumps(failures, indent=2) + "\n")
+    return frame
