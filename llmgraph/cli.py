@@ -233,6 +233,7 @@ def compare(
     experiment_file: Path = typer.Argument(..., metavar="EXPERIMENT.yaml", help="Gold sets and systems (see eval/*.yaml)."),
     out_dir: Path = typer.Option(..., "-o", "--output", help="Folder for predictions, manifests and tables."),
     rerun: bool = typer.Option(False, "--rerun", help="Run every system again instead of reusing cached predictions."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Run cached systems again when some of their reports failed."),
 ) -> None:
     """Run every system of an experiment over its gold sets; write results.csv/.md, significance, diffs."""
     from llmgraph.compare import Harness
@@ -242,7 +243,7 @@ def compare(
     log = lambda message: console.print(message, highlight=False, markup=False)  # noqa: E731
     try:
         experiment = load_experiment(experiment_file)
-        comparison = Harness(experiment, out_dir, rerun, log).run()
+        comparison = Harness(experiment, out_dir, rerun, retry_failed, log).run()
         frame = write_results(comparison)
     except InputError as error:
         _fail(error)

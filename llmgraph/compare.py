@@ -123,9 +123,10 @@ def trained_span_model(spec: SystemSpec, out_dir: Path, log: Callable[[str], Non
 class Harness:
     """Runs an experiment into an output folder, reusing cached predictions."""
 
-    def __init__(self, experiment: Experiment, out_dir: Path, rerun: bool = False,
+    def __init__(self, experiment: Experiment, out_dir: Path, rerun: bool = False, retry_failed: bool = False,
                  log: Callable[[str], None] = print):
         self.experiment, self.out_dir, self.rerun, self.log = experiment, out_dir, rerun, log
+        self.retry_failed = retry_failed
         self.pool = BackendPool()
 
     def run(self) -> Comparison:
@@ -151,10 +152,16 @@ class Harness:
         manifest_file = folder / f"{gold_name}.manifest.json"
         try:
             key = cache_key(spec, docs, examples)
-            if not self.rerun and key_file.exists() and key_file.read_text().strip() == key and predictions.exists():
-                outcome.cached = True
+            cached = (not self.rerun and key_file.exists() and key_file.read_text().strip() == key
+                      and predictions.exists() and manifest_file.exists())
+            if cached:
                 outcome.manifest = json.loads(manifest_file.read_text())
-                self.log(f"{spec.name} on {gold_name}: cached")
+                cached = not (self.retry_failed and outcome.manifest.get("errors"))
+            if cached:
+                outcome.cached = True
+                failed = len(outcome.manifest.get("errors", {}))
+                self.log(f"{spec.name} on {gold_name}: cached" +
+                         (f" ({failed} reports failed; --retry-failed runs it again)" if failed else ""))
             else:
                 self.log(f"{spec.name} on {gold_name}: running on {len(docs)} reports")
                 run = self._run_system(spec, docs, examples)

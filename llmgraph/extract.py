@@ -64,6 +64,17 @@ class ExtractionRun:
     seconds: dict[str, float]
 
 
+def report_problem(doc: Document, max_words: int | None = None) -> str | None:
+    """Why a report cannot be extracted at all (no text, too long, a reader's note), or None."""
+    if doc.meta.get("problem"):
+        return doc.meta["problem"]
+    if not doc.tokens:
+        return "empty report"
+    if max_words is not None and len(doc.tokens) > max_words:
+        return f"report too long ({len(doc.tokens)} tokens > {max_words})"
+    return None
+
+
 def new_run() -> ExtractionRun:
     return ExtractionRun([], {}, Counter({key: 0 for key in COUNT_KEYS}), Counter())
 
@@ -123,12 +134,9 @@ class Extractor:
         errors: dict[str, str] = {}
         pending = []
         for doc in batch:
-            if doc.meta.get("problem"):
-                errors[doc.id] = doc.meta["problem"]
-            elif not doc.tokens:
-                errors[doc.id] = "empty report"
-            elif len(doc.tokens) > self.config.max_report_words:
-                errors[doc.id] = f"report too long ({len(doc.tokens)} tokens > {self.config.max_report_words})"
+            problem = report_problem(doc, self.config.max_report_words)
+            if problem:
+                errors[doc.id] = problem
             else:
                 pending.append(doc)
         if not pending:

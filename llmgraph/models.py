@@ -92,3 +92,18 @@ def resolve_model(model: str | None) -> Path:
             pass
     raise InputError(f"model {model!r}: not a local folder and not in the Hugging Face cache "
                      "(llmgraph never downloads weights at run time)")
+
+
+MAX_CONTEXT = 8192  # default ceiling: long enough for guideline prompts, small enough for a CPU's KV cache
+
+
+def context_length(model_path: Path, ceiling: int = MAX_CONTEXT) -> int:
+    """The model's own context length (``max_position_embeddings``), capped at ``ceiling``."""
+    import json
+
+    try:
+        config = json.loads((model_path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ceiling
+    own = config.get("max_position_embeddings") or config.get("text_config", {}).get("max_position_embeddings")
+    return min(int(own), ceiling) if own else ceiling

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Iterator, Protocol
 
 from llmgraph.backends import Backend, Decoding, create_backend, default_backend
 from llmgraph.document import Document
-from llmgraph.extract import ExtractionConfig, Extractor, new_run
+from llmgraph.extract import ExtractionConfig, Extractor, new_run, report_problem
 from llmgraph.grammar import GrammarMode
 from llmgraph.labels import LabelSet
 from llmgraph.models import DEFAULT_MODEL
@@ -154,7 +154,7 @@ class PredictorSystem:
     def __init__(self, load: Callable[[], Any], settings: dict[str, Any], batch_size: int = 32):
         self.load, self._settings, self.batch_size = load, settings, batch_size
         self.predictor: Any = None
-        self.load_seconds, self.seconds, self.reports = 0.0, 0.0, 0
+        self.load_seconds, self.seconds, self.reports, self.failed = 0.0, 0.0, 0, 0
 
     def settings(self) -> dict[str, Any]:
         return self._settings
@@ -166,11 +166,14 @@ class PredictorSystem:
             self.load_seconds = time.perf_counter() - started
         docs = iter(docs)
         while batch := list(itertools.islice(docs, self.batch_size)):
+            errors = {doc.id: problem for doc in batch if (problem := report_problem(doc))}
+            runnable = [doc for doc in batch if doc.id not in errors]
             started = time.perf_counter()
-            predicted = self.predictor.predict(batch)
+            predicted = self.predictor.predict(runnable) if runnable else []
             self.seconds += time.perf_counter() - started
             self.reports += len(batch)
-            yield predicted, {}
+            self.failed += len(errors)
+            yield predicted, errors
 
     def tokens(self) -> int:
         return 0
@@ -179,7 +182,7 @@ class PredictorSystem:
         return {"backend": self.predictor.describe() if self.predictor else None, "settings": self._settings,
                 "seconds": {"model_load": self.load_seconds, "prediction": self.seconds},
                 "reports_per_second": self.reports / self.seconds if self.seconds else None,
-                "counts": {"reports": self.reports, "reports_ok": self.reports, "reports_failed": 0,
+                "counts": {"reports": self.reports, "reports_ok": self.reports - self.failed, "reports_failed": self.failed,
                            "prompt_tokens": 0, "completion_tokens": 0}}
 
     def close(self) -> None:

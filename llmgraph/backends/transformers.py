@@ -10,7 +10,7 @@ from typing import Any
 
 from llmgraph.backends.base import Decoding, Generation, GenerationRequest, context_overflow
 from llmgraph.grammar import GrammarMode
-from llmgraph.models import DEFAULT_MODEL, resolve_model
+from llmgraph.models import DEFAULT_MODEL, context_length, resolve_model
 
 
 class TransformersBackend:
@@ -19,7 +19,7 @@ class TransformersBackend:
     name = "transformers"
 
     def __init__(self, model: str | None, decoding: Decoding, batch_size: int = 8, dtype: str = "float32",
-                 max_model_len: int = 4096, threads: int | None = None):
+                 max_model_len: int | None = None, threads: int | None = None):
         import torch
         import xgrammar
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -32,7 +32,7 @@ class TransformersBackend:
         self.model = model or DEFAULT_MODEL
         self.decoding = decoding
         self.batch_size = batch_size
-        self.max_model_len = max_model_len
+        self.max_model_len = max_model_len or context_length(self.model_path)  # None: the model's own, capped
         self.dtype = dtype
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
         self.tokenizer.padding_side = "left"

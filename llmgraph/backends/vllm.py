@@ -13,7 +13,7 @@ from typing import Any
 from llmgraph.backends.base import Decoding, Generation, GenerationRequest, context_overflow
 from llmgraph.errors import InputError
 from llmgraph.grammar import GrammarMode
-from llmgraph.models import DEFAULT_MODEL, resolve_model
+from llmgraph.models import DEFAULT_MODEL, context_length, resolve_model
 
 GRAMMAR_BACKENDS = ("guidance", "xgrammar")
 
@@ -31,7 +31,7 @@ class VLLMBackend:
     name = "vllm"
 
     def __init__(self, model: str | None, decoding: Decoding, grammar_backend: str = "guidance",
-                 max_model_len: int = 4096, prefix_caching: bool = True, enforce_eager: bool | None = None,
+                 max_model_len: int | None = None, prefix_caching: bool = True, enforce_eager: bool | None = None,
                  **engine_options: Any):
         if grammar_backend not in GRAMMAR_BACKENDS:
             raise InputError(f"unknown grammar backend {grammar_backend!r} (expected guidance or xgrammar)")
@@ -43,14 +43,14 @@ class VLLMBackend:
         self.model = model or DEFAULT_MODEL
         self.decoding = decoding
         self.grammar_backend = grammar_backend
-        self.max_model_len = max_model_len
+        self.max_model_len = max_model_len or context_length(self.model_path)  # None: the model's own, capped
         self.prefix_caching = prefix_caching
         on_cpu = current_platform.is_cpu()
         # On CPUs torch.compile costs minutes per start and buys little for small models.
         self.enforce_eager = on_cpu if enforce_eager is None else enforce_eager
         self.engine_options = engine_options
         self.llm = vllm.LLM(
-            model=str(self.model_path), max_model_len=max_model_len, enable_prefix_caching=prefix_caching,
+            model=str(self.model_path), max_model_len=self.max_model_len, enable_prefix_caching=prefix_caching,
             enforce_eager=self.enforce_eager, seed=decoding.seed,
             structured_outputs_config={"backend": grammar_backend}, **engine_options,
         )

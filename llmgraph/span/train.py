@@ -91,7 +91,7 @@ def train_span(train_docs: list[Document], dev_docs: list[Document], out_dir: st
     steps = epochs * -(-len(train_docs) // batch_size)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1 - step / steps))
     history, best, best_state = [], None, None
-    bar = tqdm(total=steps, unit="batch", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=steps, unit="batch", disable=None if progress else True, dynamic_ncols=True)  # None: terminals only
     for epoch in range(1, epochs + 1):
         model.train()
         heads.train()

@@ -1,0 +1,144 @@
+"""Batch runs never lose finished work: kill -9 mid-run and run again, locks, settings, repairs.
+
+All in real processes, with the span baseline as the (fast, deterministic) system.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from llmgraph.formats import read_radgraph
+from llmgraph.runlog import lock_path, partial_path
+
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def llmgraph(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "llmgraph", *args], capture_output=True, text=True, env=ENV,
+                          timeout=600)
+
+
+def extract_args(source: Path, output: Path, model: Path, *extra: str) -> list[str]:
+    return ["extract", str(source), "-o", str(output), "--backend", "span", "--model", str(model), *extra]
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("resume") / "reports.jsonl"
+    assert llmgraph("synth", "-n", "200", "-o", str(path), "--seed", "5").returncode == 0
+    return path
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(reports, span_model, tmp_path_factory) -> Path:
+    output = tmp_path_factory.mktemp("whole") / "out.json"
+    done = llmgraph(*extract_args(reports, output, span_model, "--batch-size", "1"))
+    assert done.returncode == 0, done.stderr
+    return output
+
+
+def partial_lines(output: Path) -> list[str]:
+    return partial_path(output).read_text().splitlines()
+
+
+def test_kill_9_then_the_same_command_loses_nothing_and_duplicates_nothing(reports, span_model, uninterrupted,
+                                                                           tmp_path):
+    output = tmp_path / "out.json"
+    command = [sys.executable, "-m", "llmgraph", *extract_args(reports, output, span_model, "--batch-size", "1")]
+    process = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:  # kill somewhere in the middle of the run
+        if partial_path(output).exists() and len(partial_lines(output)) >= 40:
+            break
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    before = partial_lines(output)
+    assert 40 <= len(before) < 200 and not output.exists()
+    assert lock_path(output).exists(), "the killed run left its lock behind"
+    done = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    after = partial_lines(output)
+    assert after[:len(before)] == before, "reports finished before the kill are kept as they were"
+    ids = [json.loads(line)["id"] for line in after]
+    assert len(ids) == len(set(ids)) == 200, "0 lost, 0 duplicated"
+    assert f"from an earlier run" in done.stderr
+    assert read_radgraph(output) == read_radgraph(uninterrupted)
+    assert not lock_path(output).exists()
+
+
+def test_a_line_cut_short_by_a_kill_is_repaired(reports, span_model, uninterrupted, tmp_path):
+    output = tmp_path / "out.json"
+    lines = partial_path(uninterrupted).read_text().splitlines(keepends=True)
+    partial_path(output).write_text("".join(lines[:30]) + lines[30][:57])  # a kill in the middle of a write
+    done = llmgraph(*extract_args(reports, output, span_model, "--batch-size", "1"))
+    assert done.returncode == 0, done.stderr
+    assert "30 from an earlier run" in done.stderr
+    assert read_radgraph(output) == read_radgraph(uninterrupted)
+    manifest = json.loads(output.with_name("out.json.manifest.json").read_text())
+    assert manifest["repaired_partial_bytes"] == 57 and manifest["reports_from_earlier_runs"] == 30
+
+
+def test_a_live_lock_refuses_a_second_writer_unless_forced(reports, span_model, tmp_path):
+    output = tmp_path / "out.json"
+    holder = subprocess.Popen(["sleep", "60"])
+    try:
+        lock_path(output).write_text(json.dumps({"pid": holder.pid, "host": os.uname().nodename}))
+        refused = llmgraph(*extract_args(reports, output, span_model))
+        assert refused.returncode == 2
+        assert refused.stderr.strip() == (
+            f"llmgraph: {output}: another run (pid {holder.pid} on {os.uname().nodename}) is writing this output "
+            f"(lock {lock_path(output)}); wait for it, or pass --force if it is gone")
+        forced = llmgraph(*extract_args(reports, output, span_model, "--force"))
+        assert forced.returncode == 0, forced.stderr
+    finally:
+        holder.kill()
+    assert len(read_radgraph(output)) == 200
+
+
+def test_a_stale_lock_is_taken_over(reports, span_model, tmp_path):
+    output = tmp_path / "out.json"
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    lock_path(output).write_text(json.dumps({"pid": gone.pid, "host": os.uname().nodename}))
+    done = llmgraph(*extract_args(reports, output, span_model))
+    assert done.returncode == 0, done.stderr
+
+
+def test_other_settings_are_never_mixed_in(reports, span_model, uninterrupted, tmp_path):
+    output = tmp_path / "out.json"
+    partial_path(output).write_text("".join(partial_path(uninterrupted).read_text().splitlines(keepends=True)[:10]))
+    output.with_name("out.json.partial.settings.json").write_text(json.dumps({"type": "llm", "model": "other"}))
+    refused = llmgraph(*extract_args(reports, output, span_model))
+    assert refused.returncode == 2
+    assert "a partial run with other settings (model, span_model_sha256, type)" in refused.stderr
+    assert "--restart" in refused.stderr
+    restarted = llmgraph(*extract_args(reports, output, span_model, "--restart"))
+    assert restarted.returncode == 0, restarted.stderr
+    assert "from an earlier run" not in restarted.stderr
+
+
+def test_retry_failed_runs_only_the_failed_reports(reports, span_model, uninterrupted, tmp_path):
+    output = tmp_path / "out.json"
+    lines = partial_path(uninterrupted).read_text().splitlines(keepends=True)
+    failed = [json.loads(line)["id"] for line in lines[:3]]
+    marked = [json.dumps({"id": doc_id, "error": "server error after 6 attempts"}) + "\n" for doc_id in failed]
+    partial_path(output).write_text("".join(marked + lines[3:]))
+    output.with_name("out.json.partial.settings.json").write_text(
+        uninterrupted.with_name("out.json.partial.settings.json").read_text())
+    again = llmgraph(*extract_args(reports, output, span_model, "--strict"))
+    assert again.returncode == 1, "--strict: failed reports make the exit code 1"
+    assert "197/200 reports extracted" in again.stderr and "server error after 6 attempts" in again.stderr
+    assert {doc.id for doc in read_radgraph(output)} == {doc.id for doc in read_radgraph(uninterrupted)} - set(failed)
+    retried = llmgraph(*extract_args(reports, output, span_model, "--retry-failed", "--strict"))
+    assert retried.returncode == 0, retried.stderr
+    assert "200/200 reports extracted" in retried.stderr and "197 from an earlier run" in retried.stderr
+    assert {doc.id for doc in read_radgraph(output)} == {doc.id for doc in read_radgraph(uninterrupted)}
