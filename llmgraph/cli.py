@@ -302,7 +302,7 @@ def train_span_command(
     encoder: Optional[str] = typer.Option(None, "--encoder", help="Local BERT-like folder (default: all-MiniLM-L6-v2 from its wheel)."),
     epochs: int = typer.Option(10, "--epochs"),
     batch_size: int = typer.Option(16, "--batch-size"),
-    learning_rate: float = typer.Option(5e-5, "--lr"),
+    learning_rate: float = typer.Option(1e-4, "--lr", help="Encoder learning rate (the heads learn 20x faster)."),
     seed: int = typer.Option(0, "--seed"),
     labeler: Optional[str] = LabelerOption,
 ) -> None:
@@ -311,11 +311,14 @@ def train_span_command(
 
     try:
         train_docs, dev_docs = read_radgraph(train, labeler), read_radgraph(dev, labeler)
-        summary = train_span(train_docs, dev_docs, output, encoder=encoder, epochs=epochs, batch_size=batch_size,
-                             lr=learning_rate, seed=seed)
+        card = train_span(train_docs, dev_docs, output, encoder=encoder, epochs=epochs, batch_size=batch_size,
+                          lr=learning_rate, seed=seed)
     except InputError as error:
         _fail(error)
-    typer.echo(f"span model in {output}: {json.dumps(summary, default=str)}", err=True)
+    best = card["best"]
+    typer.echo(f"span model in {output}: best epoch {best['epoch']} of {epochs}, dev entity F1 "
+               f"{best['dev_entity_f1']:.3f}, relation F1 {best['dev_relation_f1']:.3f} "
+               f"({card['training']['seconds']:.0f} s on {len(train_docs)} reports)", err=True)
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m llmgraph`

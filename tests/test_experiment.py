@@ -90,3 +90,31 @@ def test_file_level_mistakes(tmp_path, text, message):
 def test_missing_experiment_file(tmp_path):
     with pytest.raises(InputError, match="no such file"):
         load_experiment(tmp_path / "nope.yaml")
+
+
+def test_compare_names_a_missing_gold_file_before_running_anything(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    path = write(tmp_path, "gold: [{name: s, path: missing.json}]\nsystems: [{name: a, type: span, model: m}]\n")
+    done = subprocess.run([sys.executable, "-m", "llmgraph", "compare", str(path), "-o", str(tmp_path / "out")],
+                          capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 2
+    assert done.stderr == f"llmgraph: {tmp_path / 'missing.json'}: no such file\n"
+    assert not (tmp_path / "out" / "systems").exists()
+
+
+def test_schema_values_are_the_codes_values():
+    from llmgraph.backends import BACKENDS
+    from llmgraph.grammar import GrammarMode
+    from llmgraph.labels import LabelSet
+    from llmgraph.radgraph_package import RADGRAPH_MODELS
+    from llmgraph.validation import load_schema
+
+    definitions = load_schema("experiment.schema.json")["$defs"]
+    settings = definitions["llm_properties"]["properties"]
+    assert settings["labels"]["enum"] == [label_set.value for label_set in LabelSet]
+    assert settings["grammar"]["enum"] == [mode.value for mode in GrammarMode]
+    assert settings["backend"]["enum"] == list(BACKENDS)
+    assert definitions["radgraph_system"]["properties"]["model"]["enum"] == list(RADGRAPH_MODELS)

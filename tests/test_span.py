@@ -111,3 +111,22 @@ def test_training_needs_entities():
 
     with pytest.raises(InputError, match="no entities"):
         train_span([replace(GOLD[0], entities=[], relations=[])], [], "/tmp/unused", epochs=1)
+
+
+def test_train_span_command_and_bad_training_files(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    command = [sys.executable, "-m", "llmgraph", "train-span", "--train", str(sample_gold_path()),
+               "--dev", str(sample_gold_path()), "-o", str(tmp_path / "model"), "--epochs", "1"]
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert f"span model in {tmp_path / 'model'}: best epoch 1 of 1, dev entity F1 " in done.stderr
+    assert SpanPredictor.load(tmp_path / "model").predict(GOLD[:2])[0].id == GOLD[0].id
+    (tmp_path / "bad.json").write_text('{"r1": {"text": "a b", "entities": {"1": {}}}}')
+    bad = subprocess.run([*command[:5], str(tmp_path / "bad.json"), *command[6:]], capture_output=True, text=True,
+                         env=env)
+    assert bad.returncode == 2
+    assert bad.stderr.startswith(f"llmgraph: {tmp_path / 'bad.json'}: report r1: ") and "Traceback" not in bad.stderr

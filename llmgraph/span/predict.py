@@ -41,7 +41,7 @@ def annotate(doc: Document, vectors: torch.Tensor, heads: SpanHeads, window: int
 
 
 def predict_documents(tokenizer, encoder: torch.nn.Module, heads: SpanHeads, docs: list[Document], window: int,
-                      batch_size: int = 32, max_length: int = 512) -> list[Document]:
+                      batch_size: int = 16, max_length: int = 512) -> list[Document]:
     """Annotated copies of ``docs`` in their order; batches of similar length limit padding."""
     order = sorted(range(len(docs)), key=lambda i: len(docs[i].tokens))
     predicted: list[Document | None] = [None] * len(docs)
@@ -79,9 +79,11 @@ class SpanPredictor:
         heads.load_state_dict(torch.load(folder / "heads.pt", weights_only=True))
         chosen = {"auto": torch.bfloat16 if _bfloat16_is_fast() else torch.float32,
                   "bfloat16": torch.bfloat16, "float32": torch.float32}[dtype]
-        return cls(folder, card, tokenizer, encoder.to(chosen).eval(), heads.eval(), chosen)
+        predictor = cls(folder, card, tokenizer, encoder.to(chosen).eval(), heads.eval(), chosen)
+        predictor.predict([Document("warm-up", "no pleural effusion .")])  # first-call set-up belongs to loading
+        return predictor
 
-    def predict(self, docs: list[Document], batch_size: int = 32) -> list[Document]:
+    def predict(self, docs: list[Document], batch_size: int = 16) -> list[Document]:
         """Copies of ``docs`` with predicted entities (ids 1, 2, ... in token order) and relations."""
         return predict_documents(self.tokenizer, self.encoder, self.heads, docs, self.card["window"], batch_size,
                                  self.card["max_length"])

@@ -1,0 +1,65 @@
+"""Benchmark of the span baseline's prediction speed (target: >= 50 reports/s on two CPU cores).
+
+    python eval/bench_span.py [--model DIR] [--csv eval/results/bench_span.csv]
+
+Without --model, trains a small model on synthetic reports first (about a minute). Measures
+reports/s on the sample gold set repeated to 280 reports and on 1,000 synthetic reports, at
+batch sizes 8, 16 and 32, side by side in one run. Exits 1 when the default batch size (16) is
+below the target on either input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from llmgraph.formats import read_radgraph
+from llmgraph.prompting import sample_gold_path
+from llmgraph.span import SpanPredictor, train_span
+from llmgraph.synth import synth_documents
+
+TARGET = 50.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, help="A folder written by llmgraph train-span.")
+    parser.add_argument("--csv", type=Path, help="Append the measured rows to this CSV.")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        model = args.model or Path(folder) / "model"
+        if args.model is None:
+            train_span(list(synth_documents(200, seed=1)), list(synth_documents(40, seed=2)), model, epochs=2,
+                       progress=False)
+        predictor = SpanPredictor.load(model)
+        inputs = {"sample gold x10": read_radgraph(sample_gold_path()) * 10,
+                  "synthetic 1000": list(synth_documents(1000, seed=9))}
+        rows = []
+        for name, docs in inputs.items():
+            for batch_size in (8, 16, 32):
+                started = time.perf_counter()
+                predictor.predict(docs, batch_size=batch_size)
+                seconds = time.perf_counter() - started
+                words = sum(len(doc.tokens) for doc in docs) / len(docs)
+                rows.append({"reports": name, "mean words": round(words), "batch size": batch_size,
+                             "reports/s": len(docs) / seconds, "dtype": str(predictor.dtype).replace("torch.", "")})
+    table = pd.DataFrame(rows).assign(machine=f"{platform.machine()} {os.cpu_count()} cores",
+                                      date=date.today().isoformat())
+    print(table.to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
+    if args.csv:
+        table.to_csv(args.csv, mode="a", header=not args.csv.exists(), index=False)
+    default = table[table["batch size"] == 16]  # what llmgraph uses
+    if (default["reports/s"] < TARGET).any():
+        sys.exit(f"bench_span: below the target of {TARGET:.0f} reports/s at the default batch size")
+
+
+if __name__ == "__main__":
+    main()
