@@ -115,6 +115,6 @@ def test_schema_values_are_the_codes_values():
     definitions = load_schema("experiment.schema.json")["$defs"]
     settings = definitions["llm_properties"]["properties"]
     assert settings["labels"]["enum"] == [label_set.value for label_set in LabelSet]
-    assert settings["grammar"]["enum"] == [mode.value for mode in GrammarMode]
+    assert sorted(settings["grammar"]["enum"]) == sorted(mode.value for mode in GrammarMode)
     assert settings["backend"]["enum"] == list(BACKENDS)
     assert definitions["radgraph_system"]["properties"]["model"]["enum"] == list(RADGRAPH_MODELS)
