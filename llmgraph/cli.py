@@ -143,7 +143,8 @@ def extract(
     temperature: float = typer.Option(0.0, "--temperature"),
     seed: int = typer.Option(0, "--seed"),
     fuzzy: bool = typer.Option(False, "--fuzzy", help="Also ground entity texts by a bounded fuzzy match."),
-    url: str = typer.Option("http://127.0.0.1:8000/v1", "--url", help="Server for --backend openai."),
+    endpoints: Optional[list[str]] = typer.Option(None, "--endpoint", "--url", help="OpenAI-compatible server for --backend openai (default http://127.0.0.1:8000/v1); repeat it to spread requests over several, with failover."),
+    concurrency: int = typer.Option(16, "--concurrency", help="Requests in flight per endpoint (--backend openai)."),
     grammar_backend: str = typer.Option("guidance", "--grammar-backend", help="vLLM structured-output backend: guidance or xgrammar."),
     text_column: Optional[str] = typer.Option(None, "--text-column"),
     id_column: Optional[str] = typer.Option(None, "--id-column"),
@@ -156,13 +157,16 @@ def extract(
     force: bool = typer.Option(False, "--force", help="Write even if the output's lock says another run is writing it."),
     strict: bool = typer.Option(False, "--strict", help="Exit with 1 when any report failed."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    shard: Optional[str] = typer.Option(None, "--shard", help="I/N: only the reports of shard I of N (by a hash of the id; I from 0), for job arrays."),
 ) -> None:
     """Extract RadGraph graphs from reports with an LLM under grammar-constrained decoding (or a span model).
 
     Finished reports go to OUTPUT.partial.jsonl as they finish; running the same command again
     after any interruption resumes where it stopped. OUTPUT is written when every report is done.
     """
+    from llmgraph.backends.openai import DEFAULT_URL
     from llmgraph.batch import run_batches
+    from llmgraph.shards import in_shard, parse_shard
     from llmgraph.extract import ExtractionConfig, write_manifest
     from llmgraph.prompting import sample_gold_path
     from llmgraph.systems import LLMSystem, radgraph_system, span_system
@@ -172,6 +176,9 @@ def extract(
     try:
         docs = load_documents(source, labeler or "1",  # input annotations are ignored
                               ReportOptions(text_column, id_column, modality, _sections(sections)))
+        if shard:
+            index, count = parse_shard(shard)
+            docs = [doc for doc in docs if in_shard(doc.id, index, count)]
         if backend == "span":
             if not model:
                 raise InputError("--backend span needs --model DIR (a folder written by llmgraph train-span)")
@@ -179,7 +186,8 @@ def extract(
         elif backend == "radgraph":
             system = radgraph_system(model or "radgraph-xl")
         else:
-            options = {"openai": {"base_url": url}, "vllm": {"grammar_backend": grammar_backend}}.get(backend, {})
+            options = {"openai": {"base_url": endpoints or [DEFAULT_URL], "concurrency": concurrency},
+                       "vllm": {"grammar_backend": grammar_backend}}.get(backend, {})
             config = ExtractionConfig(backend=backend, model=model, prompt=prompt, shots=shots,
                                       exemplar_strategy=exemplars, label_set=labels, grammar=grammar,
                                       batch_size=batch_size, fuzzy=fuzzy, max_entities=max_entities,
@@ -226,6 +234,21 @@ def _print_run_summary(summary, manifest: dict, output: Path) -> None:
         typer.echo(f"  report {doc_id}: {problem}", err=True)
     if len(summary.errors) > 10:
         typer.echo(f"  ... and {len(summary.errors) - 10} more (all in {output}.manifest.json)", err=True)
+
+
+@app.command()
+def merge(
+    shards: list[Path] = typer.Argument(..., help="RadGraph outputs of the shards of one run."),
+    output: Path = typer.Option(..., "-o", "--output", help="The joined RadGraph .json or .jsonl."),
+) -> None:
+    """Join the outputs of `extract --shard I/N` runs into one file (a report in two shards is an error)."""
+    from llmgraph.shards import merge as merge_files
+
+    try:
+        count = merge_files(shards, output)
+    except InputError as error:
+        _fail(error)
+    typer.echo(f"merged {count} reports from {len(shards)} files into {output}", err=True)
 
 
 @app.command()

@@ -132,11 +132,13 @@ def _label_table(frame: pd.DataFrame, gold_set: str, systems: list[str]) -> pd.D
     return table.map(lambda value: _cell(value)).reset_index()
 
 
-def _significance_table(rows: list[dict[str, Any]], gold_set: str) -> pd.DataFrame:
+def _significance_table(rows: list[dict[str, Any]], gold_set: str, samples: int) -> pd.DataFrame:
     chosen = [row for row in rows if row["gold_set"] == gold_set]
+    floor = f"< {2 / samples:.2g}"  # no resample on the other side: p is below what the resamples can show
     return pd.DataFrame([{"A": row["system_a"], "B": row["system_b"], "metric": TITLES[row["metric"]],
                           "A - B": f"{row['difference']:+.3f} [{row['ci'][0]:+.3f}, {row['ci'][1]:+.3f}]",
-                          "p": f"{row['p_value']:.3f}", "significant": "yes" if row["p_value"] < 0.05 else "no"}
+                          "p": f"{row['p_value']:.3f}" if row["p_value"] > 0 else floor,
+                          "significant": "yes" if row["p_value"] < 0.05 else "no"}
                          for row in chosen])
 
 
@@ -159,7 +161,7 @@ def markdown_report(comparison: Comparison, frame: pd.DataFrame) -> str:
                   "shows on the first of them.", "",
                   "### F1 per entity label and relation type", "", _markdown(_label_table(frame, gold_set, systems)), "",
                   "### Is the difference significant?", "",
-                  _markdown(_significance_table(comparison.significance, gold_set)), ""]
+                  _markdown(_significance_table(comparison.significance, gold_set, samples)), ""]
     failed = [o for o in comparison.outcomes if o.error]
     if failed:
         lines += ["## Failed", ""] + [f"- `{o.system}` on `{o.gold_set}`: {o.error}" for o in failed] + [""]

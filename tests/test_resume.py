@@ -142,3 +142,37 @@ def test_retry_failed_runs_only_the_failed_reports(reports, span_model, uninterr
     assert retried.returncode == 0, retried.stderr
     assert "200/200 reports extracted" in retried.stderr and "197 from an earlier run" in retried.stderr
     assert {doc.id for doc in read_radgraph(output)} == {doc.id for doc in read_radgraph(uninterrupted)}
+
+
+def test_shards_partition_the_reports_and_merge_to_the_whole_run(reports, span_model, uninterrupted, tmp_path):
+    outputs = [tmp_path / f"shard-{index}.jsonl" for index in range(3)]
+    for index, output in enumerate(outputs):
+        done = llmgraph(*extract_args(reports, output, span_model, "--batch-size", "1", "--shard", f"{index}/3"))
+        assert done.returncode == 0, done.stderr
+    sizes = [len(read_radgraph(output)) for output in outputs]
+    assert sum(sizes) == 200 and min(sizes) > 40
+    merged = llmgraph("merge", *map(str, outputs), "-o", str(tmp_path / "all.json"))
+    assert merged.returncode == 0 and "merged 200 reports from 3 files" in merged.stderr
+    whole = {doc.id: doc for doc in read_radgraph(uninterrupted)}
+    assert {doc.id: doc for doc in read_radgraph(tmp_path / "all.json")} == whole
+    twice = llmgraph("merge", str(outputs[0]), str(outputs[0]), "-o", str(tmp_path / "bad.json"))
+    assert twice.returncode == 2 and f"is in both {outputs[0]} and {outputs[0]}" in twice.stderr
+    assert not (tmp_path / "bad.json").exists()
+
+
+@pytest.mark.parametrize("text, message", [("3/3", "I must be in 0..N-1"), ("a/b", "expected I/N"), ("1", "expected I/N")])
+def test_bad_shard_options(text, message):
+    from llmgraph.errors import InputError
+    from llmgraph.shards import parse_shard
+
+    with pytest.raises(InputError, match=message):
+        parse_shard(text)
+
+
+def test_the_split_is_a_partition():
+    from llmgraph.shards import in_shard
+
+    ids = [f"report-{n}" for n in range(1000)]
+    owners = [[index for index in range(7) if in_shard(doc_id, index, 7)] for doc_id in ids]
+    assert all(len(owner) == 1 for owner in owners)
+    assert min(sum(owner == [index] for owner in owners) for index in range(7)) > 100

