@@ -7,6 +7,7 @@ import json
 from dataclasses import replace
 
 import pytest
+import torch
 
 from llmgraph.document import document_from_report
 from llmgraph.errors import InputError
@@ -15,7 +16,7 @@ from llmgraph.metrics import evaluate
 from llmgraph.prompting import sample_gold_path
 from llmgraph.span import SpanPredictor
 from llmgraph.span.encoder import encoder_path, load_encoder, token_vectors, windows
-from llmgraph.span.model import candidate_pairs, distance_bucket, Span
+from llmgraph.span.model import Span, candidate_pairs, distance_buckets, pool_spans
 from llmgraph.span.tags import decode_tags, encode_tags
 
 GOLD = read_radgraph(sample_gold_path())
@@ -39,11 +40,14 @@ def test_gold_tags_decode_back_to_the_gold_spans():
                                                  for e in sorted(doc.entities, key=lambda e: e.start_ix)]
 
 
-def test_distance_buckets_and_pairs():
-    assert [distance_bucket(d) for d in (0, 1, 2, 3, 4, 5, 8, 9, 16, 17, 500)] == [0, 1, 2, 3, 3, 4, 4, 5, 5, 6, 6]
-    assert [distance_bucket(-d) for d in (1, 17)] == [7, 12]
+def test_distance_buckets_pairs_and_pooling():
+    distances = torch.tensor([0, 1, 2, 3, 4, 5, 8, 9, 16, 17, 500, -1, -17])
+    assert distance_buckets(distances).tolist() == [0, 1, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 12]
     spans = [Span(0, 0, "A"), Span(3, 4, "B"), Span(30, 30, "C")]
-    assert candidate_pairs(spans, 5) == [(0, 1), (1, 0)]
+    assert candidate_pairs(spans, 5).tolist() == [[0, 1], [1, 0]]
+    assert candidate_pairs(spans[:1], 5).shape == (0, 2)
+    vectors = torch.arange(31 * 2, dtype=torch.float32).reshape(31, 2)
+    assert torch.equal(pool_spans(vectors, spans), torch.stack([vectors[s.start:s.end + 1].mean(0) for s in spans]))
 
 
 def test_long_reports_are_cut_into_windows_that_keep_every_token():
@@ -63,6 +67,7 @@ def test_training_learns_the_training_reports(span_model):
     assert [h["epoch"] for h in card["history"]] == list(range(1, 9))
     assert card["labels"] == ["ANAT-DP", "OBS-DA", "OBS-DP", "OBS-U"]
     assert card["best"] == max(card["history"], key=lambda h: h["dev_entity_f1"] + h["dev_relation_f1"])
+    assert card["window"] == 17 and card["window_coverage"] > 0.99  # of the training relations
     predicted = SpanPredictor.load(span_model).predict(GOLD)
     scores = evaluate(GOLD, predicted, samples=0)
     assert scores["entity_f1"] > 0.6
@@ -71,8 +76,10 @@ def test_training_learns_the_training_reports(span_model):
 
 def test_predictions_are_valid_deterministic_and_float32_agrees(span_model, tmp_path):
     predictor = SpanPredictor.load(span_model)
-    first, second = predictor.predict(GOLD), predictor.predict(GOLD, batch_size=5)
-    assert first == second
+    first = predictor.predict(GOLD)
+    assert predictor.predict(GOLD) == first
+    assert predictor.predict(GOLD[::-1], batch_size=5)[::-1] == first, "a report's graph does not depend on its batch"
+    assert predictor.predict(GOLD[3:4], batch_size=1) == first[3:4]
     write_radgraph(first, tmp_path / "pred.json")
     assert read_radgraph(tmp_path / "pred.json") == first
     for doc in first:
@@ -113,20 +120,23 @@ def test_training_needs_entities():
         train_span([replace(GOLD[0], entities=[], relations=[])], [], "/tmp/unused", epochs=1)
 
 
-def test_train_span_command_and_bad_training_files(tmp_path):
-    import os
-    import subprocess
-    import sys
+def test_train_span_command_is_deterministic_and_bad_training_files_fail_cleanly(tmp_path):
+    from typer.testing import CliRunner
 
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    command = [sys.executable, "-m", "llmgraph", "train-span", "--train", str(sample_gold_path()),
-               "--dev", str(sample_gold_path()), "-o", str(tmp_path / "model"), "--epochs", "1"]
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
-    assert done.returncode == 0, done.stderr
+    from llmgraph.cli import app
+    from llmgraph.span import train_span
+
+    write_radgraph(GOLD[:3], tmp_path / "train.json")
+    options = ["--dev", str(tmp_path / "train.json"), "-o", str(tmp_path / "model"), "--epochs", "1"]
+    done = CliRunner().invoke(app, ["train-span", "--train", str(tmp_path / "train.json"), *options])
+    assert done.exit_code == 0, done.output
     assert f"span model in {tmp_path / 'model'}: best epoch 1 of 1, dev entity F1 " in done.stderr
     assert SpanPredictor.load(tmp_path / "model").predict(GOLD[:2])[0].id == GOLD[0].id
+    again = train_span(GOLD[:3], GOLD[:3], tmp_path / "again", epochs=1, progress=False)
+    assert again["history"] == json.loads((tmp_path / "model" / "span_model.json").read_text())["history"]
+    first, second = (torch.load(tmp_path / name / "heads.pt", weights_only=True) for name in ("model", "again"))
+    assert all(torch.equal(first[key], second[key]) for key in first), "same data and seed, same weights"
     (tmp_path / "bad.json").write_text('{"r1": {"text": "a b", "entities": {"1": {}}}}')
-    bad = subprocess.run([*command[:5], str(tmp_path / "bad.json"), *command[6:]], capture_output=True, text=True,
-                         env=env)
-    assert bad.returncode == 2
-    assert bad.stderr.startswith(f"llmgraph: {tmp_path / 'bad.json'}: report r1: ") and "Traceback" not in bad.stderr
+    bad = CliRunner().invoke(app, ["train-span", "--train", str(tmp_path / "bad.json"), *options])
+    assert bad.exit_code == 2
+    assert bad.stderr.startswith(f"llmgraph: {tmp_path / 'bad.json'}: report r1: ") and bad.stderr.count("\n") == 1
