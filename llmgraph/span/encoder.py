@@ -1,7 +1,10 @@
 """The encoder under the span baseline: where it comes from, and one vector per RadGraph token.
 
 Reports longer than the encoder's window are cut into windows at token boundaries, so every
-token gets a vector, whatever the length.
+token gets a vector, whatever the length. Each window is padded to a length bucket of its own
+(a multiple of ``PAD_MULTIPLE`` wordpieces) and encoded only with windows of the same bucket: in
+bfloat16 the padded length changes the numbers, so this keeps a report's vectors independent of
+the other reports in its batch.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from transformers import AutoModel, AutoTokenizer, PreTrainedTokenizerBase
 from llmgraph.errors import InputError
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
+PAD_MULTIPLE = 16
 
 
 def encoder_path(encoder: str | Path | None) -> Path:
@@ -49,16 +53,18 @@ def load_encoder(path: Path) -> tuple[PreTrainedTokenizerBase, torch.nn.Module]:
 
 @dataclass(frozen=True)
 class Window:
-    """Tokens ``start:end`` of report ``doc``, encoded as one sequence."""
+    """Tokens ``start:end`` of report ``doc``, encoded as one sequence of ``pieces`` wordpieces (with specials)."""
 
     doc: int
     start: int
     end: int
+    pieces: int = 0
 
 
 def windows(tokenizer: PreTrainedTokenizerBase, reports: list[list[str]], max_length: int) -> list[Window]:
     """Cut each report into runs of whole tokens that fit ``max_length`` wordpieces (with specials)."""
-    budget = max_length - tokenizer.num_special_tokens_to_add()
+    specials = tokenizer.num_special_tokens_to_add()
+    budget = max_length - specials
     cut = []
     for doc, words in enumerate(reports):
         if not words:
@@ -69,11 +75,16 @@ def windows(tokenizer: PreTrainedTokenizerBase, reports: list[list[str]], max_le
         start, used = 0, 0
         for index, count in enumerate(pieces):
             if used + count > budget and index > start:
-                cut.append(Window(doc, start, index))
+                cut.append(Window(doc, start, index, used + specials))
                 start, used = index, 0
             used += min(count, budget)
-        cut.append(Window(doc, start, len(words)))
+        cut.append(Window(doc, start, len(words), used + specials))
     return cut
+
+
+def padded_length(pieces: int, max_length: int) -> int:
+    """The bucket a window of ``pieces`` wordpieces is padded to."""
+    return min(max_length, -(-pieces // PAD_MULTIPLE) * PAD_MULTIPLE)
 
 
 def token_vectors(tokenizer: PreTrainedTokenizerBase, encoder: torch.nn.Module, reports: list[list[str]],
@@ -83,19 +94,20 @@ def token_vectors(tokenizer: PreTrainedTokenizerBase, encoder: torch.nn.Module, 
     hidden_size = encoder.config.hidden_size
     dtype = next(encoder.parameters()).dtype
     vectors = [torch.zeros(len(words), hidden_size, dtype=dtype) for words in reports]
-    cut = windows(tokenizer, reports, max_length)
-    if not cut:
-        return vectors
-    batch = tokenizer([reports[w.doc][w.start:w.end] for w in cut], is_split_into_words=True, padding=True,
-                      truncation=True, max_length=max_length, return_tensors="pt")
-    states = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
-    for row, window in enumerate(cut):
-        positions, words, seen = [], [], set()
-        for position, word in enumerate(batch.word_ids(row)):
-            if word is not None and word not in seen:
-                seen.add(word)
-                positions.append(position)
-                words.append(window.start + word)
-        if positions:
-            vectors[window.doc] = vectors[window.doc].index_put((torch.tensor(words),), states[row, positions])
+    buckets: dict[int, list[Window]] = {}
+    for window in windows(tokenizer, reports, max_length):
+        buckets.setdefault(padded_length(window.pieces, max_length), []).append(window)
+    for length, cut in sorted(buckets.items()):
+        batch = tokenizer([reports[w.doc][w.start:w.end] for w in cut], is_split_into_words=True,
+                          padding="max_length", truncation=True, max_length=length, return_tensors="pt")
+        states = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        for row, window in enumerate(cut):
+            positions, words, seen = [], [], set()
+            for position, word in enumerate(batch.word_ids(row)):
+                if word is not None and word not in seen:
+                    seen.add(word)
+                    positions.append(position)
+                    words.append(window.start + word)
+            if positions:
+                vectors[window.doc] = vectors[window.doc].index_put((torch.tensor(words),), states[row, positions])
     return vectors

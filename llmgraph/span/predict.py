@@ -16,7 +16,7 @@ import torch
 from llmgraph.document import Document, Entity, Relation
 from llmgraph.errors import InputError
 from llmgraph.span.encoder import load_encoder, token_vectors
-from llmgraph.span.model import NO_RELATION, RELATION_CLASSES, Span, SpanHeads, candidate_pairs
+from llmgraph.span.model import RELATION_CLASSES, Span, SpanHeads, candidate_pairs
 from llmgraph.span.tags import decode_tags
 
 CARD = "span_model.json"
@@ -33,10 +33,10 @@ def annotate(doc: Document, vectors: torch.Tensor, heads: SpanHeads, window: int
                 for n, s in enumerate(spans, 1)]
     relations = []
     pairs = candidate_pairs(spans, window)
-    if pairs:
-        for (i, j), kind in zip(pairs, heads.pair_logits(vectors, spans, pairs).argmax(dim=-1).tolist()):
-            if RELATION_CLASSES[kind] != NO_RELATION:
-                relations.append(Relation(RELATION_CLASSES[kind], entities[i].id, entities[j].id))
+    if len(pairs):
+        kinds = heads.pair_logits(vectors, spans, pairs).argmax(dim=-1)
+        for (i, j), kind in zip(pairs[kinds > 0].tolist(), kinds[kinds > 0].tolist()):
+            relations.append(Relation(RELATION_CLASSES[kind], entities[i].id, entities[j].id))
     return replace(doc, entities=entities, relations=relations)
 
 

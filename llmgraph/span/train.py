@@ -29,10 +29,13 @@ HEAD_SETTINGS = {"label_dim": 32, "distance_dim": 16, "pair_hidden": 256}
 RELATION_WEIGHT = 3.0
 
 
-def _pair_targets(doc: Document, spans: list[Span], pairs: list[tuple[int, int]]) -> torch.Tensor:
+def _pair_targets(doc: Document, pairs: torch.Tensor) -> torch.Tensor:
+    """The gold relation class of each candidate pair (0, none, for most)."""
     index = {entity.id: n for n, entity in enumerate(doc.entities)}
-    kinds = {(index[r.source], index[r.target]): RELATION_CLASSES.index(r.type) for r in doc.relations}
-    return torch.tensor([kinds.get(pair, 0) for pair in pairs])
+    kinds = torch.zeros(len(doc.entities), len(doc.entities), dtype=torch.long)
+    for relation in doc.relations:
+        kinds[index[relation.source], index[relation.target]] = RELATION_CLASSES.index(relation.type)
+    return kinds[pairs[:, 0], pairs[:, 1]]
 
 
 def _loss(doc: Document, vectors: torch.Tensor, heads: SpanHeads, window: int) -> torch.Tensor:
@@ -40,11 +43,11 @@ def _loss(doc: Document, vectors: torch.Tensor, heads: SpanHeads, window: int) -
     loss = torch.nn.functional.cross_entropy(heads.tag_logits(vectors), tags)
     spans = [Span(e.start_ix, e.end_ix, e.label) for e in doc.entities]
     pairs = candidate_pairs(spans, window)
-    if pairs:
+    if len(pairs):
         logits = heads.pair_logits(vectors, spans, pairs)
         # Most pairs hold no relation: weigh the few that do up, or the classifier learns to say none.
         weights = torch.tensor([1.0] + [RELATION_WEIGHT] * (len(RELATION_CLASSES) - 1))
-        loss = loss + torch.nn.functional.cross_entropy(logits, _pair_targets(doc, spans, pairs), weight=weights)
+        loss = loss + torch.nn.functional.cross_entropy(logits, _pair_targets(doc, pairs), weight=weights)
     return loss
 
 
@@ -53,16 +56,18 @@ def _scores(gold: list[Document], predicted: list[Document]) -> dict[str, float]
     return {"entity_f1": result["entity_f1"], "relation_f1": result["relation_f1"]}
 
 
-def _relation_window(docs: list[Document]) -> int:
-    """The smallest start distance that covers 99.5% of training relations (at least 8, at most 64)."""
+def _relation_window(docs: list[Document]) -> tuple[int, float]:
+    """The smallest start distance that covers 99.5% of training relations (at least 8, at most 64),
+    and the share of training relations it covers."""
     distances = []
     for doc in docs:
         starts = {entity.id: entity.start_ix for entity in doc.entities}
         distances += [abs(starts[r.source] - starts[r.target]) for r in doc.relations]
     distances.sort()
     if not distances:
-        return 8
-    return max(8, min(64, distances[min(len(distances) - 1, int(0.995 * len(distances)))]))
+        return 8, 1.0
+    window = max(8, min(64, distances[min(len(distances) - 1, int(0.995 * len(distances)))]))
+    return window, sum(distance <= window for distance in distances) / len(distances)
 
 
 def train_span(train_docs: list[Document], dev_docs: list[Document], out_dir: str | Path, encoder: str | None = None,
@@ -85,7 +90,7 @@ def train_span(train_docs: list[Document], dev_docs: list[Document], out_dir: st
     path = encoder_path(encoder)
     tokenizer, model = load_encoder(path)
     heads = SpanHeads(model.config.hidden_size, tag_set(labels), labels, **HEAD_SETTINGS)
-    window = _relation_window(train_docs)
+    window, coverage = _relation_window(train_docs)
     optimizer = torch.optim.AdamW([{"params": model.parameters(), "lr": lr},
                                    {"params": heads.parameters(), "lr": head_lr}], weight_decay=0.01)
     steps = epochs * -(-len(train_docs) // batch_size)
@@ -128,7 +133,7 @@ def train_span(train_docs: list[Document], dev_docs: list[Document], out_dir: st
     card = {
         "llmgraph": __version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "encoder": DEFAULT_ENCODER if encoder is None else str(encoder), "labels": labels, "tags": heads.tags,
-        "heads": HEAD_SETTINGS, "window": window, "max_length": max_length,
+        "heads": HEAD_SETTINGS, "window": window, "window_coverage": coverage, "max_length": max_length,
         "training": {"train_reports": len(train_docs), "dev_reports": len(dev_docs), "epochs": epochs,
                      "batch_size": batch_size, "lr": lr, "head_lr": head_lr, "seed": seed,
                      "seconds": time.perf_counter() - started},
