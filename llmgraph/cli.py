@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from llmgraph.backends import BACKENDS, Decoding, default_backend
+from llmgraph.backends import BACKENDS, default_backend
 from llmgraph.errors import InputError
 from llmgraph.formats import read_radgraph, write_radgraph
 from llmgraph.grammar import GrammarMode
@@ -167,9 +167,9 @@ def extract(
     from llmgraph.backends.openai import DEFAULT_URL
     from llmgraph.batch import run_batches
     from llmgraph.shards import in_shard, parse_shard
-    from llmgraph.extract import ExtractionConfig, write_manifest
+    from llmgraph.extract import write_manifest
     from llmgraph.prompting import sample_gold_path
-    from llmgraph.systems import LLMSystem, radgraph_system, span_system
+    from llmgraph.systems import LLMSystem, extraction_config, radgraph_system, span_system
 
     backend = backend or default_backend()
     started = time.perf_counter()
@@ -186,12 +186,12 @@ def extract(
         elif backend == "radgraph":
             system = radgraph_system(model or "radgraph-xl")
         else:
-            options = {"openai": {"base_url": endpoints or [DEFAULT_URL], "concurrency": concurrency},
-                       "vllm": {"grammar_backend": grammar_backend}}.get(backend, {})
-            config = ExtractionConfig(backend=backend, model=model, prompt=prompt, shots=shots,
-                                      exemplar_strategy=exemplars, label_set=labels, grammar=grammar,
-                                      batch_size=batch_size, fuzzy=fuzzy, max_entities=max_entities,
-                                      decoding=Decoding(temperature, max_tokens, seed), backend_options=options)
+            config = extraction_config({  # the same keys as an experiment file's LLM system
+                "backend": backend, "model": model, "prompt": prompt, "shots": shots, "exemplars": exemplars,
+                "labels": labels.value, "grammar": grammar.value, "batch_size": batch_size, "fuzzy": fuzzy,
+                "max_entities": max_entities, "grammar_backend": grammar_backend,
+                "url": endpoints or [DEFAULT_URL], "concurrency": concurrency,
+                "decoding": {"temperature": temperature, "max_tokens": max_tokens, "seed": seed}})
             pool = read_radgraph(examples or sample_gold_path(), labeler or "1") if shots else []
             system = LLMSystem(config, pool)
         try:
