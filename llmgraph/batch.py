@@ -32,24 +32,28 @@ class BatchSummary:
     repaired_bytes: int = 0
 
 
-def run_batches(predict: Batches, docs: list[Document], output: Path, settings: dict[str, Any],
+def run_batches(predict: Batches, docs: Callable[[], Iterable[Document]], output: Path, settings: dict[str, Any],
                 retry_failed: bool = False, force: bool = False, restart: bool = False, quiet: bool = False,
                 tokens: Callable[[], int] = lambda: 0) -> BatchSummary:
-    """Run ``predict`` over the reports of ``docs`` not yet finished in ``output``'s partial file,
-    then write ``output`` with every finished report in input order.
+    """Run ``predict`` over the reports not yet finished in ``output``'s partial file, then write
+    ``output`` with every finished report in input order.
 
-    ``settings`` (model, prompt, decoding ...) must match those of the partial run it resumes.
+    ``docs`` opens the input anew at each call: a first pass reads the ids (the input is checked
+    whole before any model loads), a second streams the reports to run, so memory holds the ids,
+    not the reports. ``settings`` (model, prompt, decoding ...) must match those of the partial
+    run it resumes.
     """
-    summary = BatchSummary(total=len(docs))
+    ids = [doc.id for doc in docs()]
+    summary = BatchSummary(total=len(ids))
     with RunLock(output, force):
         check_settings(output, settings, restart)
         partial = read_partial(partial_path(output))
         summary.repaired_bytes = partial.repaired_bytes
         redo = set(partial.failed) if retry_failed else set()
-        todo = [doc for doc in docs if doc.id not in partial.done or doc.id in redo]
-        summary.reused = len(docs) - len(todo)
+        summary.reused = sum(doc_id in partial.offsets and doc_id not in redo for doc_id in ids)
+        todo = (doc for doc in docs() if doc.id not in partial.offsets or doc.id in redo)
         writer = PartialWriter(partial_path(output))
-        bar = tqdm(total=len(todo), unit="report", disable=True if quiet else None, file=sys.stderr,
+        bar = tqdm(total=len(ids) - summary.reused, unit="report", disable=True if quiet else None, file=sys.stderr,
                    dynamic_ncols=True)
         try:
             for documents, errors in predict(todo):
@@ -62,6 +66,6 @@ def run_batches(predict: Batches, docs: list[Document], output: Path, settings: 
             bar.close()
             writer.close()
         partial = read_partial(partial_path(output))
-        summary.errors = {doc.id: partial.failed[doc.id] for doc in docs if doc.id in partial.failed}
-        write_radgraph(partial.documents(doc.id for doc in docs), output)
+        summary.errors = {doc_id: partial.failed[doc_id] for doc_id in ids if doc_id in partial.failed}
+        write_radgraph(partial.documents(ids), output)
     return summary

@@ -6,17 +6,18 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from llmgraph.backends import BACKENDS, default_backend
+from llmgraph.document import Document
 from llmgraph.errors import InputError
 from llmgraph.formats import read_radgraph, write_radgraph
 from llmgraph.grammar import GrammarMode
-from llmgraph.inputs import load_documents
+from llmgraph.inputs import iter_documents, load_documents
 from llmgraph.labels import LabelSet
 from llmgraph.metrics import evaluate as evaluate_documents
 from llmgraph.reports import ReportOptions
@@ -174,11 +175,12 @@ def extract(
     backend = backend or default_backend()
     started = time.perf_counter()
     try:
-        docs = load_documents(source, labeler or "1",  # input annotations are ignored
-                              ReportOptions(text_column, id_column, modality, _sections(sections)))
-        if shard:
-            index, count = parse_shard(shard)
-            docs = [doc for doc in docs if in_shard(doc.id, index, count)]
+        options = ReportOptions(text_column, id_column, modality, _sections(sections))
+        index, count = parse_shard(shard) if shard else (0, 1)
+
+        def reports() -> Iterator[Document]:  # the input, read as it is needed (input annotations are ignored)
+            return (doc for doc in iter_documents(source, labeler or "1", options) if in_shard(doc.id, index, count))
+
         if backend == "span":
             if not model:
                 raise InputError("--backend span needs --model DIR (a folder written by llmgraph train-span)")
@@ -195,7 +197,7 @@ def extract(
             pool = read_radgraph(examples or sample_gold_path(), labeler or "1") if shots else []
             system = LLMSystem(config, pool)
         try:
-            summary = run_batches(system.stream, docs, output, system.settings(), retry_failed, force, restart,
+            summary = run_batches(system.stream, reports, output, system.settings(), retry_failed, force, restart,
                                   quiet, system.tokens)
             manifest = system.manifest()
         finally:

@@ -9,6 +9,7 @@ Flavours (detected on reading):
 
 from __future__ import annotations
 
+import codecs
 import itertools
 import json
 import os
@@ -54,6 +55,30 @@ def read_text(path: Path) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise InputError(f"not UTF-8 text (byte {data[error.start]:#04x} at offset {error.start})", path) from None
+
+
+def read_lines(path: Path) -> Iterator[str]:
+    """The file's lines (split at ``\\n`` only, line ends dropped), read as they are needed; the same
+    one-line errors as ``read_text``, so a large input never has to fit in memory."""
+    try:
+        file = path.open("rb")
+    except FileNotFoundError:
+        raise InputError("no such file", path) from None
+    except IsADirectoryError:
+        raise InputError("is a directory, not a file", path) from None
+    except OSError as error:
+        raise InputError(f"cannot read the file ({error.strerror or error})", path) from None
+    with file:
+        offset = 0
+        for line in file:
+            start = 3 if offset == 0 and line.startswith(codecs.BOM_UTF8) else 0
+            try:
+                yield line[start:].decode("utf-8").removesuffix("\n")
+            except UnicodeDecodeError as error:
+                position = offset + start + error.start
+                raise InputError(f"not UTF-8 text (byte {line[start + error.start]:#04x} at offset {position})",
+                                 path) from None
+            offset += len(line)
 
 
 def parse_json(text: str, path: Path | None = None, line: int | None = None) -> Any:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Iterator
 
 from llmgraph.document import Document
-from llmgraph.formats import LABELERS, json_lines, read_radgraph, read_text
-from llmgraph.reports import ReportOptions, read_reports
+from llmgraph.formats import LABELERS, read_lines, read_radgraph
+from llmgraph.reports import ReportOptions, iter_reports
 
 
 def is_radgraph_file(path: Path) -> bool:
@@ -16,7 +17,7 @@ def is_radgraph_file(path: Path) -> bool:
         return True
     if path.suffix != ".jsonl":
         return False
-    first = next((line for line in json_lines(read_text(path)) if line.strip()), "")
+    first = next((line for line in read_lines(path) if line.strip()), "")
     try:
         row = json.loads(first)
     except (ValueError, RecursionError):
@@ -24,10 +25,17 @@ def is_radgraph_file(path: Path) -> bool:
     return isinstance(row, dict) and any(key in row for key in ("entities", *LABELERS))
 
 
-def load_documents(path: str | Path, labeler: str | None = None,
-                   report_options: ReportOptions = ReportOptions()) -> list[Document]:
-    """Documents from any supported file; plain reports come back unannotated."""
+def iter_documents(path: str | Path, labeler: str | None = None,
+                   report_options: ReportOptions = ReportOptions()) -> Iterator[Document]:
+    """Documents from any supported file; plain reports come back unannotated and are read as they
+    are needed (RadGraph files are read whole: they are checked as one collection)."""
     path = Path(path)
     if is_radgraph_file(path):
-        return read_radgraph(path, labeler)
-    return read_reports(path, report_options)
+        return iter(read_radgraph(path, labeler))
+    return iter_reports(path, report_options)
+
+
+def load_documents(path: str | Path, labeler: str | None = None,
+                   report_options: ReportOptions = ReportOptions()) -> list[Document]:
+    """Every document of a supported file (see ``iter_documents``)."""
+    return list(iter_documents(path, labeler, report_options))

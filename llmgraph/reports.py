@@ -9,20 +9,22 @@ text; only the chosen sections are tokenized, and token offsets still index the 
 
 from __future__ import annotations
 
+import itertools
 import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 import pandas as pd
 
 from llmgraph.document import Document, document_from_report
 from llmgraph.errors import InputError
-from llmgraph.formats import json_lines, parse_json, read_text
+from llmgraph.formats import parse_json, read_lines
 
 TEXT_COLUMNS = ("report", "text", "report_text")
 ID_COLUMNS = ("id", "report_id", "study_id")
+CSV_CHUNK = 10_000  # rows read at a time
 # A header: start of a line, a known section name or an all-caps phrase, then a colon.
 _KNOWN_SECTIONS = (
     "findings|impression|impressions|indication|indications|history|clinical history|clinical information|"
@@ -96,73 +98,135 @@ def _from_columns(doc_id: str, row: dict[str, Any], sections: tuple[str, ...], *
     return _sections_document(doc_id, report, sections, found, **fields)
 
 
-def _rows_to_documents(rows: list[dict[str, Any]], path: Path, options: ReportOptions) -> list[Document]:
-    columns = {key.lower(): key for row in rows[:1] for key in row}
+def _documents_from_rows(rows: Iterable[dict[str, Any]], path: Path, options: ReportOptions) -> Iterator[Document]:
+    """Documents from table rows, one at a time; the columns are those of the first row."""
+    rows = iter(rows)
+    first = next(rows, None)
+    header = first or {}
+    columns = {key.lower(): key for key in header}
     text_column = options.text_column or next((columns[c] for c in TEXT_COLUMNS if c in columns), None)
     column_sections = bool(options.sections) and all(name in columns for name in options.sections)
     if text_column is None and not column_sections:
         raise InputError(f"no report text column (looked for {', '.join(TEXT_COLUMNS)}; choose one with --text-column)", path)
-    if text_column is not None and rows and text_column not in rows[0] and not column_sections:
-        raise InputError(f"no column {text_column!r} (columns: {', '.join(rows[0])})", path)
+    if first is not None and text_column not in header and not column_sections:
+        raise InputError(f"no column {text_column!r} (columns: {', '.join(header)})", path)
     id_column = options.id_column or next((columns[c] for c in ID_COLUMNS if c in columns), None)
-    if options.id_column and rows and options.id_column not in rows[0]:
-        raise InputError(f"no column {options.id_column!r} (columns: {', '.join(rows[0])})", path)
-    docs = []
-    for number, row in enumerate(rows, 1):
+    if options.id_column and first is not None and options.id_column not in header:
+        raise InputError(f"no column {options.id_column!r} (columns: {', '.join(header)})", path)
+    if first is None:
+        return
+    seen: set[str] = set()
+    for number, row in enumerate(itertools.chain([first], rows), 1):
         if id_column and id_column not in row:
             raise InputError(f"row {number}: no {id_column!r} field", path)
         doc_id = str(row[id_column]) if id_column else str(number)
+        if doc_id in seen:
+            raise InputError("duplicate report id", path, doc_id)
+        seen.add(doc_id)
         if not column_sections and text_column not in row:
             raise InputError(f"no {text_column!r} field", path, doc_id)
         given = row.get(columns["modality"]) if "modality" in columns else None
         modality = options.modality or (str(given) if given not in (None, "") else None)
         if column_sections:
             lowered = {key.lower(): value for key, value in row.items()}
-            docs.append(_from_columns(doc_id, lowered, options.sections, modality=modality))
+            yield _from_columns(doc_id, lowered, options.sections, modality=modality)
         else:
-            docs.append(report_document(doc_id, str(row[text_column] or ""), options.sections, modality=modality))
-    return docs
+            yield report_document(doc_id, str(row[text_column] or ""), options.sections, modality=modality)
 
 
-def _split_txt(text: str) -> list[str]:
-    blank_line = r"\n(?:[ \t\r]*\n)+"  # one or more blank lines; \r: files with Windows line ends
-    if re.search(blank_line, text.strip()):
-        return [block.strip("\r\n") for block in re.split(blank_line, text.strip()) if block.strip()]
-    return [line for line in text.splitlines() if line.strip()]
+_BLANK = re.compile(r"[ \t\r]*")  # a line that separates reports (\r: files with Windows line ends)
+
+
+def _blank_line_between_reports(lines: Iterable[str]) -> bool:
+    text_seen = blank_after_text = False
+    for line in lines:
+        if line.strip():
+            if blank_after_text:
+                return True
+            text_seen = True
+        elif text_seen and _BLANK.fullmatch(line):
+            blank_after_text = True
+    return False
+
+
+def _txt_reports(path: Path) -> Iterator[str]:
+    """The reports of a ``.txt`` file: one per line, or, when some blank line separates two
+    non-blank ones, blocks separated by blank lines. Two streamed passes: decide, then read."""
+    blocks = _blank_line_between_reports(read_lines(path))
+    if not blocks:
+        yield from (part for line in read_lines(path) for part in line.splitlines() if part.strip())
+        return
+    block: list[str] = []
+    pending = None  # a block is yielded once the next one is found: the last one is stripped at its end
+    for line in itertools.chain(read_lines(path), [""]):
+        if not _BLANK.fullmatch(line):
+            block.append(line)
+            continue
+        text = "\n".join(block).strip("\r\n")
+        block = []
+        if text.strip():
+            if pending is not None:
+                yield pending
+            pending = text.lstrip() if pending is None else text
+    if pending is not None:
+        yield pending.rstrip()
+
+
+def _csv_chunks(path: Path) -> Iterator[pd.DataFrame]:
+    """The rows of a CSV file, a chunk at a time."""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as file:
+            # index_col=False: rows longer than the header are an error, never a silent index column
+            chunks = pd.read_csv(file, dtype=str, keep_default_na=False, index_col=False, chunksize=CSV_CHUNK)
+            while True:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error", pd.errors.ParserWarning)
+                    chunk = next(chunks, None)
+                if chunk is None:
+                    return
+                yield chunk
+    except FileNotFoundError:
+        raise InputError("no such file", path) from None
+    except IsADirectoryError:
+        raise InputError("is a directory, not a file", path) from None
+    except UnicodeDecodeError as error:
+        raise InputError(f"not UTF-8 text (byte {error.object[error.start]:#04x})", path) from None
+    except pd.errors.ParserWarning:
+        raise InputError("not a readable CSV file (a row has more fields than the header: "
+                         "quote texts that hold commas)", path) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise InputError(f"not a readable CSV file ({str(error).strip().splitlines()[-1]})", path) from None
+
+
+def _csv_rows(path: Path) -> Iterator[dict[str, Any]]:
+    for chunk in _csv_chunks(path):
+        yield from chunk.to_dict("records")
+
+
+def _jsonl_rows(path: Path) -> Iterator[dict[str, Any]]:
+    for number, line in enumerate(read_lines(path), 1):
+        if line.strip():
+            row = parse_json(line, path, number)
+            if not isinstance(row, dict):
+                raise InputError(f"line {number}: expected a JSON object", path)
+            yield row
+
+
+def iter_reports(path: str | Path, options: ReportOptions = ReportOptions()) -> Iterator[Document]:
+    """Plain reports from ``.txt``, ``.csv`` or ``.jsonl`` as unannotated documents, read as they are
+    needed (memory stays flat however large the file); a bad row raises when it is reached."""
+    path = Path(path)
+    if path.suffix == ".txt":
+        for number, report in enumerate(_txt_reports(path), 1):
+            yield report_document(str(number), report, options.sections, modality=options.modality)
+    elif path.suffix == ".csv":
+        yield from _documents_from_rows(_csv_rows(path), path, options)
+    elif path.suffix == ".jsonl":
+        yield from _documents_from_rows(_jsonl_rows(path), path, options)
+    else:
+        raise InputError(f"unknown report file type {path.suffix!r} (expected .txt, .csv or .jsonl)", path)
 
 
 def read_reports(path: str | Path, options: ReportOptions = ReportOptions()) -> list[Document]:
-    """Read plain reports from ``.txt``, ``.csv`` or ``.jsonl`` into unannotated documents."""
-    path = Path(path)
-    text = read_text(path)
-    if path.suffix == ".txt":
-        docs = [report_document(str(n), report, options.sections, modality=options.modality)
-                for n, report in enumerate(_split_txt(text), 1)]
-    elif path.suffix == ".csv":
-        try:
-            with warnings.catch_warnings():
-                # index_col=False: rows longer than the header are an error, never a silent index column
-                warnings.simplefilter("error", pd.errors.ParserWarning)
-                frame = pd.read_csv(path, dtype=str, keep_default_na=False, index_col=False)
-        except pd.errors.ParserWarning:
-            raise InputError("not a readable CSV file (a row has more fields than the header: "
-                             "quote texts that hold commas)", path) from None
-        except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-            raise InputError(f"not a readable CSV file ({str(error).strip().splitlines()[-1]})", path) from None
-        docs = _rows_to_documents(frame.to_dict("records"), path, options)
-    elif path.suffix == ".jsonl":
-        rows = []
-        for number, line in enumerate(json_lines(text), 1):
-            if line.strip():
-                row = parse_json(line, path, number)
-                if not isinstance(row, dict):
-                    raise InputError(f"line {number}: expected a JSON object", path)
-                rows.append(row)
-        docs = _rows_to_documents(rows, path, options)
-    else:
-        raise InputError(f"unknown report file type {path.suffix!r} (expected .txt, .csv or .jsonl)", path)
-    ids = [doc.id for doc in docs]
-    if len(set(ids)) != len(ids):
-        duplicate = next(doc_id for doc_id in ids if ids.count(doc_id) > 1)
-        raise InputError("duplicate report id", path, duplicate)
-    return docs
+    """Every plain report of a ``.txt``, ``.csv`` or ``.jsonl`` file (see ``iter_reports``)."""
+    return list(iter_reports(path, options))

@@ -2,7 +2,8 @@
 
 (a) arbitrary or almost-valid JSON never crashes a reader: the only exception is a one-line ``InputError``;
 (b) valid random documents survive write -> read unchanged, as .json and as .jsonl;
-(c) every token of a plain report maps back to its characters in the original text.
+(c) every token of a plain report maps back to its characters in the original text;
+(d) the streamed .txt reader splits a file exactly as splitting its whole text would.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import copy
 import csv
 import io
 import json
+import re
 import tempfile
 from pathlib import Path
 
@@ -249,3 +251,27 @@ def test_section_tokens_come_from_the_chosen_sections(parts):
     spans = doc.meta.get("sections", {})
     assert bool(spans) != ("problem" in doc.meta)
     assert all(any(low <= start and end <= high for low, high in spans.values()) for start, end in doc.token_offsets)
+
+
+# --- the streamed .txt reader -----------------------------------------------------------------
+
+def _split_whole_text(text: str) -> list[str]:
+    """Reports of a .txt text read whole: blocks when a blank line separates two non-blank lines, else lines."""
+    blank_line = r"\n(?:[ \t\r]*\n)+"
+    if re.search(blank_line, text.strip()):
+        return [block.strip("\r\n") for block in re.split(blank_line, text.strip()) if block.strip()]
+    return [line for line in text.splitlines() if line.strip()]
+
+
+txt_lines = st.lists(st.sampled_from(["", " ", "\t", "\r", " \r", "\x0c", "\u2028", "no effusion.", "  Mild  ",
+                                      "a\rb", "é 肺", "x\x85y", "\u00a0"]), max_size=12)
+
+
+@settings(max_examples=300, **SETTINGS)
+@given(txt_lines, st.booleans())
+def test_streamed_txt_reports_equal_the_whole_text_split(lines, final_newline):
+    text = "\n".join(lines) + ("\n" if final_newline else "")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "reports.txt"
+        path.write_bytes(text.encode("utf-8"))
+        assert [doc.source_text for doc in read_reports(path)] == _split_whole_text(text)

@@ -70,7 +70,7 @@ def test_kill_9_then_the_same_command_loses_nothing_and_duplicates_nothing(repor
     assert after[:len(before)] == before, "reports finished before the kill are kept as they were"
     ids = [json.loads(line)["id"] for line in after]
     assert len(ids) == len(set(ids)) == 200, "0 lost, 0 duplicated"
-    assert f"from an earlier run" in done.stderr
+    assert "from an earlier run" in done.stderr
     assert read_radgraph(output) == read_radgraph(uninterrupted)
     assert not lock_path(output).exists()
 
