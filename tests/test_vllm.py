@@ -5,21 +5,20 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from llmgraph.backends.local_server import free_port, start_vllm_server
+from llmgraph.backends.vllm import cpu_defaults
 from llmgraph.formats import read_radgraph, write_radgraph
 from llmgraph.prompting import sample_gold_path
 from llmgraph.validation import check_document
 
-CPU_ENV = {"VLLM_CPU_KVCACHE_SPACE": "2", "VLLM_CPU_NUM_OF_RESERVED_CPU": "0", "HF_HUB_OFFLINE": "1",
-           "VLLM_CPU_OMP_THREADS_BIND": f"0-{(os.cpu_count() or 1) - 1}"}
+CPU_ENV = cpu_defaults() | {"HF_HUB_OFFLINE": "1"}
 
 
 @pytest.fixture(scope="module")
@@ -63,45 +62,17 @@ def test_offline_engine_with_per_report_grammar(reports, tmp_path, grammar_backe
     _assert_grounded_by_construction(manifest, docs)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _start_server(model: Path, port: int) -> tuple[subprocess.Popen, str]:
-    """``vllm serve`` (as a module: the console script is broken under vllm-cpu) on loopback, in its own
-    process group (so a kill takes its engine processes too); returns once it answers."""
-    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"llmgraph-vllm-server-{port}.log"
-    with log.open("a") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
-             "--served-model-name", "smollm2", "--host", "127.0.0.1", "--port", str(port), "--enforce-eager",
-             "--max-model-len", "4096", "--structured-outputs-config", '{"backend": "guidance"}'],
-            stdout=out, stderr=subprocess.STDOUT, env=os.environ | CPU_ENV, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.time() + 400
-    while time.time() < deadline:
-        assert process.poll() is None, f"vLLM server exited; see {log}"
-        try:
-            urllib.request.urlopen(f"{url}/models", timeout=2)
-            return process, url
-        except OSError:
-            time.sleep(2)
-    os.killpg(process.pid, signal.SIGKILL)
-    pytest.fail(f"vLLM server did not come up in 400 s; see {log}")
-
-
-def _stop(process: subprocess.Popen, how: int = signal.SIGTERM) -> None:
-    os.killpg(process.pid, how)
-    process.wait(timeout=60)
-
-
 @pytest.fixture(scope="module")
-def server(embedded_model):
-    process, url = _start_server(embedded_model, _free_port())
-    yield url
-    _stop(process)
+def servers(embedded_model):
+    """One ``vllm serve`` for the module; the last test kills it and starts its successor on the same port."""
+    started = [start_vllm_server(embedded_model)]
+    yield started
+    started[-1].stop()
+
+
+@pytest.fixture
+def server(servers) -> str:
+    return servers[-1].url
 
 
 def test_openai_backend_with_per_report_grammar(reports, tmp_path, server):
@@ -131,14 +102,14 @@ def test_openai_backend_with_static_schema(tmp_path, server):
 
 def test_server_not_up_is_a_one_line_error(tmp_path, reports):
     done = subprocess.run([sys.executable, "-m", "llmgraph", "extract", str(reports), "-o", str(tmp_path / "o.json"),
-                           "--backend", "openai", "--url", f"http://127.0.0.1:{_free_port()}/v1"],
+                           "--backend", "openai", "--url", f"http://127.0.0.1:{free_port()}/v1"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "is not reachable" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_requests_spread_over_endpoints_and_skip_a_dead_one(reports, tmp_path, server):
-    dead = f"http://127.0.0.1:{_free_port()}/v1"
+    dead = f"http://127.0.0.1:{free_port()}/v1"
     done = subprocess.run([sys.executable, "-m", "llmgraph", "extract", str(reports), "-o", str(tmp_path / "p.json"),
                            "--backend", "openai", "--endpoint", dead, "--endpoint", server, "--shots", "0",
                            "--prompt", "zero-shot", "--max-tokens", "48"],
@@ -150,11 +121,10 @@ def test_requests_spread_over_endpoints_and_skip_a_dead_one(reports, tmp_path, s
     assert len(read_radgraph(tmp_path / "p.json")) == 8
 
 
-def test_a_server_killed_mid_run_and_restarted_loses_no_report(embedded_model, tmp_path):
+def test_a_server_killed_mid_run_and_restarted_loses_no_report(servers, tmp_path):
     gold = read_radgraph(sample_gold_path())
     write_radgraph(gold[:16], tmp_path / "reports.json")
-    port = _free_port()
-    process, url = _start_server(embedded_model, port)
+    url = servers[-1].url
     output = tmp_path / "p.json"
     run = subprocess.Popen([sys.executable, "-m", "llmgraph", "extract", str(tmp_path / "reports.json"), "-o",
                             str(output), "--backend", "openai", "--endpoint", url, "--shots", "0", "--prompt",
@@ -164,13 +134,10 @@ def test_a_server_killed_mid_run_and_restarted_loses_no_report(embedded_model, t
     deadline = time.time() + 300
     while not (partial.exists() and partial.read_text().count("\n") >= 4) and time.time() < deadline:
         time.sleep(0.2)
-    _stop(process, signal.SIGKILL)  # the server dies with requests in flight
+    servers[-1].stop(signal.SIGKILL)  # the server dies with requests in flight
     time.sleep(3)
-    process, _ = _start_server(embedded_model, port)
-    try:
-        stdout, stderr = run.communicate(timeout=900)
-    finally:
-        _stop(process)
+    servers.append(start_vllm_server(servers[-1].model, servers[-1].port))
+    stdout, stderr = run.communicate(timeout=900)
     assert run.returncode == 0, stderr[-2000:]
     assert f"failed on {url}; retrying" in stderr, "retries are visible in the log"
     assert "16/16 reports extracted" in stderr

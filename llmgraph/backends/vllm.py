@@ -18,11 +18,11 @@ from llmgraph.models import DEFAULT_MODEL, context_length, resolve_model
 GRAMMAR_BACKENDS = ("guidance", "xgrammar")
 
 
-def _cpu_defaults() -> None:
-    """Settings that vLLM's CPU build needs on a small machine (ignored by GPU builds)."""
-    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
-    os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", f"0-{max(0, (os.cpu_count() or 1) - 1)}")
-    os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
+def cpu_defaults() -> dict[str, str]:
+    """Settings that vLLM's CPU build needs on a small machine (ignored by GPU builds); the user's own win."""
+    defaults = {"VLLM_CPU_KVCACHE_SPACE": "2", "VLLM_CPU_OMP_THREADS_BIND": f"0-{max(0, (os.cpu_count() or 1) - 1)}",
+                "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
+    return {key: os.environ.get(key, value) for key, value in defaults.items()}
 
 
 class VLLMBackend:
@@ -35,7 +35,7 @@ class VLLMBackend:
                  **engine_options: Any):
         if grammar_backend not in GRAMMAR_BACKENDS:
             raise InputError(f"unknown grammar backend {grammar_backend!r} (expected guidance or xgrammar)")
-        _cpu_defaults()
+        os.environ.update(cpu_defaults())
         import vllm
         from vllm.platforms import current_platform
 
