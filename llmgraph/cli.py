@@ -239,6 +239,36 @@ def _print_run_summary(summary, manifest: dict, output: Path) -> None:
 
 
 @app.command()
+def viz(
+    pred: Path = typer.Argument(..., help="RadGraph JSON/JSONL to show (predictions, or any annotated file)."),
+    output: Path = typer.Option(..., "-o", "--output", help="The HTML file to write (self-contained, works offline)."),
+    gold: Optional[Path] = typer.Option(None, "--gold", help="Gold RadGraph file: mark correct, missing, spurious and wrong-label entities and relations."),
+    labeler: Optional[str] = LabelerOption,
+    labels: Optional[LabelSet] = typer.Option(None, "--labels", help="Show labels in this label set (default: as the files, or 1.0 when they differ)."),
+    title: Optional[str] = typer.Option(None, "--title", help="Page title (default: the file names)."),
+) -> None:
+    """Write one HTML page showing every report with its entities and relations (and the diff against gold)."""
+    from llmgraph.viz import write_viewer
+
+    sources = f"{pred} against gold {gold}" if gold else str(pred)
+    try:
+        predicted = read_radgraph(pred)
+        gold_docs = read_radgraph(gold, labeler) if gold else None
+        try:
+            payload = write_viewer(output, predicted, gold_docs, labels, title or f"llmgraph: {pred.name}", sources)
+        except InputError as error:
+            raise error.at(pred) from None
+    except InputError as error:
+        _fail(error)
+    unmatched = payload["unmatched"]
+    line = f"wrote {output}: {len(payload['reports'])} reports"
+    if unmatched["pred_only"]["count"] or unmatched["gold_only"]["count"]:
+        line += (f" ({unmatched['pred_only']['count']} predicted reports have no gold, "
+                 f"{unmatched['gold_only']['count']} gold reports have no prediction)")
+    typer.echo(line, err=True)
+
+
+@app.command()
 def merge(
     shards: list[Path] = typer.Argument(..., help="RadGraph outputs of the shards of one run."),
     output: Path = typer.Option(..., "-o", "--output", help="The joined RadGraph .json or .jsonl."),

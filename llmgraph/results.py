@@ -1,10 +1,10 @@
 """Tables of a comparison: ``results.csv`` (long form), ``results.md`` (laid out like the RadGraph-XL
-paper's comparison), ``significance.csv`` (paired bootstrap), ``diffs.jsonl`` (per-report errors)."""
+paper's comparison), ``significance.csv`` (paired bootstrap), ``diffs.jsonl`` (per-report errors),
+with their figures in ``plots/`` and a report viewer per system and gold set in ``viewer/``."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -12,6 +12,8 @@ import pandas as pd
 from llmgraph.compare import Comparison, Outcome
 from llmgraph.formats import write_atomic
 from llmgraph.metrics import HEADLINE_METRICS
+from llmgraph.plots import write_plots
+from llmgraph.viz import write_comparison_viewers
 
 TITLES = {"entity_f1": "entity F1", "relation_f1": "relation F1", "rg_e": "RG_E", "rg_er": "RG_ER",
           "rg_er_bar": "RG_ER-bar"}
@@ -181,4 +183,6 @@ def write_results(comparison: Comparison) -> pd.DataFrame:
     write_atomic(out / "diffs.jsonl", "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in comparison.diffs))
     failures = {f"{o.system}/{o.gold_set}": o.error for o in comparison.outcomes if o.error}
     write_atomic(out / "failures.json", json.dumps(failures, indent=2) + "\n")
+    write_plots(frame, out / "plots")
+    write_comparison_viewers(comparison)
     return frame

@@ -1,0 +1,183 @@
+"""The viewer's data and its HTML file.
+
+Every report becomes one compact record: the text shown (the original report when the document
+keeps it, else the RadGraph tokens), its entity marks as character spans and its relations
+between marks. With gold, each mark carries its status from ``llmgraph.diff.document_diff``:
+correct, missing (gold only), spurious (predicted only) or wrong label/type. The records go into
+one HTML file as JSON; its inline script draws one report at a time, so thousands stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+from markupsafe import Markup
+
+from llmgraph.diff import document_diff
+from llmgraph.document import Document
+from llmgraph.formats import read_radgraph, write_atomic
+from llmgraph.labels import ALL_LABELS, RELATION_TYPES, LabelSet, to_radgraph, to_radgraph_xl
+from llmgraph.metrics import pair_documents
+
+if TYPE_CHECKING:
+    from llmgraph.compare import Comparison
+
+HERE = Path(__file__).parent
+STATUSES = ("none", "correct", "missing", "spurious", "wrong")
+UNMATCHED_IDS_SHOWN = 20
+
+# Okabe-Ito colours (safe under the common colour-vision deficiencies), by entity kind and certainty.
+COLOURS = {
+    ("Anatomy", "definitely present"): "#0072B2", ("Anatomy", "uncertain"): "#56B4E9",
+    ("Anatomy", "definitely absent"): "#CC79A7", ("Observation", "definitely present"): "#D55E00",
+    ("Observation", "uncertain"): "#F0E442", ("Observation", "definitely absent"): "#009E73",
+}
+
+Span = tuple[int, int]
+Ends = tuple[Span, Span]
+
+
+def _tint(colour: str, share: float = 0.38) -> str:
+    """``colour`` mixed with white: a background black text stays readable on."""
+    channels = [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
+    return "#" + "".join(f"{round(255 - (255 - c) * share):02x}" for c in channels)
+
+
+def label_style(label: str) -> dict[str, Any]:
+    """Colour, background tint and short tag of an entity label (RadGraph 1.0 and XL alike)."""
+    kind, *middle, certainty = to_radgraph_xl(label).split("::")
+    measurement = bool(middle)
+    colour = COLOURS[(kind, certainty)]
+    return {"name": label, "tag": to_radgraph(label) + ("·meas" if measurement else ""), "color": colour,
+            "tint": _tint(colour), "measure": measurement}
+
+
+def display_text(doc: Document) -> tuple[str, list[Span]]:
+    """The text to show and the character span of every RadGraph token in it."""
+    if doc.source_text is not None and doc.token_offsets is not None:
+        return doc.source_text, doc.token_offsets
+    return doc.text, [match.span() for match in re.finditer(r"\S+", doc.text)]
+
+
+def _relation_types(doc: Document) -> dict[Ends, set[str]]:
+    spans = {entity.id: entity.span for entity in doc.entities}
+    ends: dict[Ends, set[str]] = {}
+    for relation in doc.relations:
+        ends.setdefault((spans[relation.source], spans[relation.target]), set()).add(relation.type)
+    return ends
+
+
+def _ends(row: dict[str, Any]) -> Ends:
+    return tuple(row["source_ix"]), tuple(row["target_ix"])
+
+
+def marks(pred: Document, gold: Document | None) -> tuple[dict[Span, tuple], dict[tuple[Ends, str], tuple]]:
+    """Entity marks by token span (status, label, gold label) and relation marks by (ends, type)
+    (status, gold type): the predicted graph, plus what ``document_diff`` says about it when there is gold."""
+    base = "none" if gold is None else "correct"
+    entities = {entity.span: (base, entity.label, None) for entity in pred.entities}
+    relations = {(ends, kind): (base, None) for ends, kinds in _relation_types(pred).items() for kind in kinds}
+    if gold is None:
+        return entities, relations
+    diff = document_diff(gold, pred)
+    for row in diff["entities"]["spurious"]:
+        entities[(row["start_ix"], row["end_ix"])] = ("spurious", row["label"], None)
+    for row in diff["entities"]["mislabeled"]:
+        entities[(row["start_ix"], row["end_ix"])] = ("wrong", row["label"], row["gold_label"])
+    for row in diff["entities"]["missing"]:
+        entities[(row["start_ix"], row["end_ix"])] = ("missing", row["label"], None)
+    for row in diff["relations"]["spurious"]:
+        relations[(_ends(row), row["type"])] = ("spurious", None)
+    for row in diff["relations"]["mislabeled"]:
+        relations[(_ends(row), row["type"])] = ("wrong", row["gold_type"])
+    for row in diff["relations"]["missing"]:
+        relations[(_ends(row), row["type"])] = ("missing", None)
+    return entities, relations
+
+
+def _record(pred: Document, gold: Document | None, labels: dict[str, int], types: dict[str, int]) -> dict[str, Any]:
+    """One report as the viewer reads it: id, modality, text, entity and relation marks as arrays."""
+    shown = next((doc for doc in (gold, pred) if doc is not None and doc.source_text is not None), gold or pred)
+    text, offsets = display_text(shown)
+    entities, relations = marks(pred, gold)
+    spans = sorted(entities, key=lambda span: (span[0], -span[1]))
+    index = {span: i for i, span in enumerate(spans)}
+    entity_rows = []
+    for span in spans:
+        status, label, gold_label = entities[span]
+        row = [offsets[span[0]][0], offsets[span[1]][1], labels[label], STATUSES.index(status)]
+        entity_rows.append(row + ([labels[gold_label]] if gold_label else []))
+    relation_rows = []
+    for (source, target), kind in sorted(relations, key=lambda key: (index[key[0][0]], index[key[0][1]], key[1])):
+        status, gold_type = relations[((source, target), kind)]
+        row = [index[source], index[target], types.setdefault(kind, len(types)), STATUSES.index(status)]
+        relation_rows.append(row + ([types.setdefault(gold_type, len(types))] if gold_type else []))
+    return {"id": pred.id, "m": shown.modality or pred.modality or "", "t": text, "e": entity_rows,
+            "r": relation_rows}
+
+
+def build_payload(pred: list[Document], gold: list[Document] | None = None, label_set: LabelSet | None = None,
+                  title: str = "llmgraph viewer", sources: str = "") -> dict[str, Any]:
+    """Everything the viewer shows. With ``gold``, only reports in both files are shown (in gold
+    order, labels mapped as the metrics map them); the others are counted under ``unmatched``."""
+    unmatched = {"pred_only": [], "gold_only": []}
+    if gold is None:
+        if label_set is not None:
+            pred = [doc.with_labels(label_set) for doc in pred]
+        pairs = [(doc, None) for doc in pred]
+    else:
+        pairing = pair_documents(gold, pred, label_set)
+        missing = set(pairing.missing_predictions)
+        pairs = [(p, g) for g, p in zip(pairing.gold, pairing.pred) if g.id not in missing]
+        unmatched = {"pred_only": pairing.unmatched_predictions, "gold_only": pairing.missing_predictions}
+    labels = {label: i for i, label in enumerate(ALL_LABELS)}
+    types = {kind: i for i, kind in enumerate(RELATION_TYPES)}
+    reports = [_record(p, g, labels, types) for p, g in pairs]
+    used = {row[2] for report in reports for row in report["e"]} | {
+        row[4] for report in reports for row in report["e"] if len(row) > 4}
+    return {"title": title, "sources": sources, "gold": gold is not None,
+            "labels": [label_style(label) for label in ALL_LABELS], "used_labels": sorted(used),
+            "relation_types": list(types), "reports": reports,
+            "unmatched": {key: {"count": len(ids), "ids": ids[:UNMATCHED_IDS_SHOWN]} for key, ids in unmatched.items()}}
+
+
+def _script_json(value: Any) -> Markup:
+    """JSON safe inside a ``<script>`` element: no ``<`` at all, so no ``</script>`` or ``<!--``."""
+    return Markup(json.dumps(value, ensure_ascii=True, separators=(",", ":")).replace("<", "\\u003c"))
+
+
+def render_viewer(payload: dict[str, Any]) -> str:
+    """The self-contained HTML page (inline CSS and JavaScript, no network) for ``payload``."""
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE), autoescape=True,
+                                     undefined=jinja2.StrictUndefined)
+    return environment.get_template("viewer.html.j2").render(
+        title=payload["title"], sources=payload["sources"], payload=_script_json(payload),
+        css=Markup((HERE / "viewer.css").read_text(encoding="utf-8")),
+        js=Markup((HERE / "viewer.js").read_text(encoding="utf-8")))
+
+
+def write_viewer(path: str | Path, pred: list[Document], gold: list[Document] | None = None,
+                 label_set: LabelSet | None = None, title: str = "llmgraph viewer", sources: str = "") -> dict[str, Any]:
+    """Write the viewer of ``pred`` (against ``gold``) to ``path``; returns its payload."""
+    payload = build_payload(pred, gold, label_set, title, sources)
+    write_atomic(path, render_viewer(payload))
+    return payload
+
+
+def write_comparison_viewers(comparison: Comparison) -> list[Path]:
+    """``OUTDIR/viewer/SYSTEM__GOLDSET.html`` for every system that was scored, in the labels it was scored in."""
+    written = []
+    for outcome in comparison.outcomes:
+        if outcome.scores is None:
+            continue
+        label_set = outcome.scores["label_set"]
+        path = comparison.out_dir / "viewer" / f"{outcome.system}__{outcome.gold_set}.html"
+        write_viewer(path, read_radgraph(outcome.predictions), comparison.gold[outcome.gold_set],
+                     LabelSet(label_set) if label_set else None, title=f"{outcome.system} on {outcome.gold_set}",
+                     sources=f"predictions {outcome.predictions}, gold set {outcome.gold_set}")
+        written.append(path)
+    return written
