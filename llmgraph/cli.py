@@ -139,7 +139,7 @@ def extract(
     labels: LabelSet = typer.Option(LabelSet.RADGRAPH, "--labels", help="Label set the model uses."),
     grammar: GrammarMode = typer.Option(GrammarMode.REPORT, "--grammar", help="report (per-report grammar), json (static schema) or none."),
     batch_size: int = typer.Option(32, "--batch-size", help="Reports per backend call."),
-    max_tokens: int = typer.Option(512, "--max-tokens", help="Generation budget per report."),
+    max_tokens: int = typer.Option(1024, "--max-tokens", help="Generation budget per report (one retry at twice it when an answer is cut); a full graph of a 60-word report is about 650 tokens."),
     max_entities: int = typer.Option(60, "--max-entities", help="Bound of the entity list under --grammar json."),
     temperature: float = typer.Option(0.0, "--temperature"),
     seed: int = typer.Option(0, "--seed"),
@@ -306,7 +306,7 @@ def compare(
     failed = [outcome for outcome in comparison.outcomes if outcome.error]
     for outcome in failed:
         typer.echo(f"llmgraph: system {outcome.system} on {outcome.gold_set} failed: {outcome.error}", err=True)
-    typer.echo(f"results in {out_dir}/results.md and results.csv", err=True)
+    typer.echo(f"results in {out_dir}: results.md, results.csv, plots/, viewer/", err=True)
     if failed:
         raise typer.Exit(1)
 

@@ -26,12 +26,12 @@ def tokenizer(embedded_model):
 
 @pytest.fixture(scope="session")
 def span_model(tmp_path_factory) -> Path:
-    """A span baseline trained on the 28 sample gold reports (about 40 s on two cores)."""
+    """A span baseline trained on the 28 sample gold reports (5 epochs, about 25 s on two cores)."""
     from llmgraph.formats import read_radgraph
     from llmgraph.prompting import sample_gold_path
     from llmgraph.span import train_span
 
     docs = read_radgraph(sample_gold_path())
     folder = tmp_path_factory.mktemp("span") / "model"
-    train_span(docs, docs, folder, epochs=8, batch_size=8, progress=False)
+    train_span(docs, docs, folder, epochs=5, batch_size=8, progress=False)
     return folder

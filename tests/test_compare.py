@@ -25,7 +25,7 @@ gold:
   - {name: cxr, path: gold.json, limit: 3}
   - {name: ct, path: ct.jsonl}
 bootstrap: {samples: 200, seed: 1}
-defaults: {backend: transformers, decoding: {max_tokens: 32}}
+defaults: {backend: transformers, decoding: {max_tokens: 12}}  # answers cut short: only cost matters here
 systems:
   - {name: zero, prompt: zero-shot, shots: 0}
   - {name: span, type: span, model: SPAN_MODEL}

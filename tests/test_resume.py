@@ -1,6 +1,7 @@
 """Batch runs never lose finished work: kill -9 mid-run and run again, locks, settings, repairs.
 
-All in real processes, with the span baseline as the (fast, deterministic) system.
+With the span baseline as the (fast, deterministic) system. The kill runs in a real process;
+the other runs go through the same command line in this process (no start-up cost per run).
 """
 
 from __future__ import annotations
@@ -15,15 +16,19 @@ from pathlib import Path
 
 import pytest
 
+from click.testing import Result
+from typer.testing import CliRunner
+
+from llmgraph.cli import app
 from llmgraph.formats import read_radgraph
 from llmgraph.runlog import lock_path, partial_path
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
-def llmgraph(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "llmgraph", *args], capture_output=True, text=True, env=ENV,
-                          timeout=600)
+def llmgraph(*args: str) -> Result:
+    """``llmgraph ARGS`` run in this process; the result has ``exit_code`` and ``stderr``."""
+    return CliRunner().invoke(app, list(args))
 
 
 def extract_args(source: Path, output: Path, model: Path, *extra: str) -> list[str]:
@@ -33,15 +38,15 @@ def extract_args(source: Path, output: Path, model: Path, *extra: str) -> list[s
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("resume") / "reports.jsonl"
-    assert llmgraph("synth", "-n", "200", "-o", str(path), "--seed", "5").returncode == 0
+    assert llmgraph("synth", "-n", "200", "-o", str(path), "--seed", "5").exit_code == 0
     return path
 
 
 @pytest.fixture(scope="module")
 def uninterrupted(reports, span_model, tmp_path_factory) -> Path:
     output = tmp_path_factory.mktemp("whole") / "out.json"
-    done = llmgraph(*extract_args(reports, output, span_model, "--batch-size", "1"))
-    assert done.returncode == 0, done.stderr
+    done = llmgraph(*extract_args(reports, output, span_model))
+    assert done.exit_code == 0, done.stderr
     return output
 
 
@@ -79,8 +84,8 @@ def test_a_line_cut_short_by_a_kill_is_repaired(reports, span_model, uninterrupt
     output = tmp_path / "out.json"
     lines = partial_path(uninterrupted).read_text().splitlines(keepends=True)
     partial_path(output).write_text("".join(lines[:30]) + lines[30][:57])  # a kill in the middle of a write
-    done = llmgraph(*extract_args(reports, output, span_model, "--batch-size", "1"))
-    assert done.returncode == 0, done.stderr
+    done = llmgraph(*extract_args(reports, output, span_model))
+    assert done.exit_code == 0, done.stderr
     assert "30 from an earlier run" in done.stderr
     assert read_radgraph(output) == read_radgraph(uninterrupted)
     manifest = json.loads(output.with_name("out.json.manifest.json").read_text())
@@ -93,12 +98,12 @@ def test_a_live_lock_refuses_a_second_writer_unless_forced(reports, span_model, 
     try:
         lock_path(output).write_text(json.dumps({"pid": holder.pid, "host": os.uname().nodename}))
         refused = llmgraph(*extract_args(reports, output, span_model))
-        assert refused.returncode == 2
+        assert refused.exit_code == 2
         assert refused.stderr.strip() == (
             f"llmgraph: {output}: another run (pid {holder.pid} on {os.uname().nodename}) is writing this output "
             f"(lock {lock_path(output)}); wait for it, or pass --force if it is gone")
         forced = llmgraph(*extract_args(reports, output, span_model, "--force"))
-        assert forced.returncode == 0, forced.stderr
+        assert forced.exit_code == 0, forced.stderr
     finally:
         holder.kill()
     assert len(read_radgraph(output)) == 200
@@ -110,7 +115,7 @@ def test_a_stale_lock_is_taken_over(reports, span_model, tmp_path):
     gone.wait()
     lock_path(output).write_text(json.dumps({"pid": gone.pid, "host": os.uname().nodename}))
     done = llmgraph(*extract_args(reports, output, span_model))
-    assert done.returncode == 0, done.stderr
+    assert done.exit_code == 0, done.stderr
 
 
 def test_other_settings_are_never_mixed_in(reports, span_model, uninterrupted, tmp_path):
@@ -118,11 +123,11 @@ def test_other_settings_are_never_mixed_in(reports, span_model, uninterrupted, t
     partial_path(output).write_text("".join(partial_path(uninterrupted).read_text().splitlines(keepends=True)[:10]))
     output.with_name("out.json.partial.settings.json").write_text(json.dumps({"type": "llm", "model": "other"}))
     refused = llmgraph(*extract_args(reports, output, span_model))
-    assert refused.returncode == 2
+    assert refused.exit_code == 2
     assert "a partial run with other settings (model, span_model_sha256, type)" in refused.stderr
     assert "--restart" in refused.stderr
     restarted = llmgraph(*extract_args(reports, output, span_model, "--restart"))
-    assert restarted.returncode == 0, restarted.stderr
+    assert restarted.exit_code == 0, restarted.stderr
     assert "from an earlier run" not in restarted.stderr
 
 
@@ -135,11 +140,11 @@ def test_retry_failed_runs_only_the_failed_reports(reports, span_model, uninterr
     output.with_name("out.json.partial.settings.json").write_text(
         uninterrupted.with_name("out.json.partial.settings.json").read_text())
     again = llmgraph(*extract_args(reports, output, span_model, "--strict"))
-    assert again.returncode == 1, "--strict: failed reports make the exit code 1"
+    assert again.exit_code == 1, "--strict: failed reports make the exit code 1"
     assert "197/200 reports extracted" in again.stderr and "server error after 6 attempts" in again.stderr
     assert {doc.id for doc in read_radgraph(output)} == {doc.id for doc in read_radgraph(uninterrupted)} - set(failed)
     retried = llmgraph(*extract_args(reports, output, span_model, "--retry-failed", "--strict"))
-    assert retried.returncode == 0, retried.stderr
+    assert retried.exit_code == 0, retried.stderr
     assert "200/200 reports extracted" in retried.stderr and "197 from an earlier run" in retried.stderr
     assert {doc.id for doc in read_radgraph(output)} == {doc.id for doc in read_radgraph(uninterrupted)}
 
@@ -147,16 +152,16 @@ def test_retry_failed_runs_only_the_failed_reports(reports, span_model, uninterr
 def test_shards_partition_the_reports_and_merge_to_the_whole_run(reports, span_model, uninterrupted, tmp_path):
     outputs = [tmp_path / f"shard-{index}.jsonl" for index in range(3)]
     for index, output in enumerate(outputs):
-        done = llmgraph(*extract_args(reports, output, span_model, "--batch-size", "1", "--shard", f"{index}/3"))
-        assert done.returncode == 0, done.stderr
+        done = llmgraph(*extract_args(reports, output, span_model, "--shard", f"{index}/3"))
+        assert done.exit_code == 0, done.stderr
     sizes = [len(read_radgraph(output)) for output in outputs]
     assert sum(sizes) == 200 and min(sizes) > 40
     merged = llmgraph("merge", *map(str, outputs), "-o", str(tmp_path / "all.json"))
-    assert merged.returncode == 0 and "merged 200 reports from 3 files" in merged.stderr
+    assert merged.exit_code == 0 and "merged 200 reports from 3 files" in merged.stderr
     whole = {doc.id: doc for doc in read_radgraph(uninterrupted)}
     assert {doc.id: doc for doc in read_radgraph(tmp_path / "all.json")} == whole
     twice = llmgraph("merge", str(outputs[0]), str(outputs[0]), "-o", str(tmp_path / "bad.json"))
-    assert twice.returncode == 2 and f"is in both {outputs[0]} and {outputs[0]}" in twice.stderr
+    assert twice.exit_code == 2 and f"is in both {outputs[0]} and {outputs[0]}" in twice.stderr
     assert not (tmp_path / "bad.json").exists()
 
 

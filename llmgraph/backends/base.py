@@ -13,7 +13,7 @@ class Decoding:
     """Decoding settings shared by all backends."""
 
     temperature: float = 0.0
-    max_tokens: int = 512
+    max_tokens: int = 1024  # a full graph of a 60-word report is about 650 tokens
     seed: int = 0
 
 
