@@ -36,6 +36,7 @@ test: $(STAMP) $(CHROMIUM)
 demo: $(STAMP)
 	$(RUN_ENV) $(BIN)/llmgraph extract eval/data/sample_gold.json -o out/sample_predictions.json \
 		--gold eval/data/sample_gold.json
+	$(RUN_ENV) $(BIN)/llmgraph viz out/sample_predictions.json --gold eval/data/sample_gold.json -o out/sample_predictions.html
 
 clean:
 	rm -rf $(VENV) out
