@@ -16,7 +16,7 @@ import os
 import tempfile
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, BinaryIO, Iterable, Iterator
 
 from llmgraph.document import Document, Entity, Relation
 from llmgraph.errors import InputError
@@ -41,16 +41,22 @@ def _object_hook(pairs: list[tuple[str, Any]]) -> _JSONObject:
     return obj
 
 
-def read_text(path: Path) -> str:
-    """The file's text; one-line errors for a missing file or non-UTF-8 bytes."""
+def open_input(path: Path) -> BinaryIO:
+    """The file, opened for reading; one-line errors for a missing file, a folder or no permission."""
     try:
-        data = path.read_bytes()
+        return path.open("rb")
     except FileNotFoundError:
         raise InputError("no such file", path) from None
     except IsADirectoryError:
         raise InputError("is a directory, not a file", path) from None
     except OSError as error:
         raise InputError(f"cannot read the file ({error.strerror or error})", path) from None
+
+
+def read_text(path: Path) -> str:
+    """The file's text; one-line errors for a missing file or non-UTF-8 bytes."""
+    with open_input(path) as file:
+        data = file.read()
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -60,15 +66,7 @@ def read_text(path: Path) -> str:
 def read_lines(path: Path) -> Iterator[str]:
     """The file's lines (split at ``\\n`` only, line ends dropped), read as they are needed; the same
     one-line errors as ``read_text``, so a large input never has to fit in memory."""
-    try:
-        file = path.open("rb")
-    except FileNotFoundError:
-        raise InputError("no such file", path) from None
-    except IsADirectoryError:
-        raise InputError("is a directory, not a file", path) from None
-    except OSError as error:
-        raise InputError(f"cannot read the file ({error.strerror or error})", path) from None
-    with file:
+    with open_input(path) as file:
         offset = 0
         for line in file:
             start = 3 if offset == 0 and line.startswith(codecs.BOM_UTF8) else 0

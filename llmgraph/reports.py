@@ -9,6 +9,7 @@ text; only the chosen sections are tokenized, and token offsets still index the 
 
 from __future__ import annotations
 
+import io
 import itertools
 import re
 import warnings
@@ -20,7 +21,7 @@ import pandas as pd
 
 from llmgraph.document import Document, document_from_report
 from llmgraph.errors import InputError
-from llmgraph.formats import parse_json, read_lines
+from llmgraph.formats import open_input, parse_json, read_lines
 
 TEXT_COLUMNS = ("report", "text", "report_text")
 ID_COLUMNS = ("id", "report_id", "study_id")
@@ -175,7 +176,7 @@ def _txt_reports(path: Path) -> Iterator[str]:
 def _csv_chunks(path: Path) -> Iterator[pd.DataFrame]:
     """The rows of a CSV file, a chunk at a time."""
     try:
-        with path.open(encoding="utf-8-sig", newline="") as file:
+        with io.TextIOWrapper(open_input(path), encoding="utf-8-sig", newline="") as file:
             # index_col=False: rows longer than the header are an error, never a silent index column
             chunks = pd.read_csv(file, dtype=str, keep_default_na=False, index_col=False, chunksize=CSV_CHUNK)
             while True:
@@ -185,10 +186,6 @@ def _csv_chunks(path: Path) -> Iterator[pd.DataFrame]:
                 if chunk is None:
                     return
                 yield chunk
-    except FileNotFoundError:
-        raise InputError("no such file", path) from None
-    except IsADirectoryError:
-        raise InputError("is a directory, not a file", path) from None
     except UnicodeDecodeError as error:
         raise InputError(f"not UTF-8 text (byte {error.object[error.start]:#04x})", path) from None
     except pd.errors.ParserWarning:
