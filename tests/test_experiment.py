@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -118,3 +121,229 @@ def test_schema_values_are_the_codes_values():
     assert sorted(settings["grammar"]["enum"]) == sorted(mode.value for mode in GrammarMode)
     assert settings["backend"]["enum"] == list(BACKENDS)
     assert definitions["radgraph_system"]["properties"]["model"]["enum"] == list(RADGRAPH_MODELS)
+
+
+# --- YAML: aliases within a budget, no duplicate keys ---------------------------------------------------
+
+def test_anchors_aliases_and_merge_keys_used_sensibly_keep_working(tmp_path):
+    experiment = load_experiment(write(tmp_path, GOLD + """
+defaults: &defaults {grammar: report, decoding: &greedy {temperature: 0, max_tokens: 64}}
+systems:
+  - &base {name: a, prompt: zero-shot, shots: 0, decoding: *greedy}
+  - {<<: *base, name: b, shots: 2}
+  - {<<: [*base, *defaults], name: c, grammar: json}
+  - {<<: *base, name: d, decoding: {<<: *greedy, temperature: 0.5}}
+sweeps:
+  - {vary: {prompt: [few-shot]}, settings: *defaults}
+"""))
+    settings = {system.name: system.settings for system in experiment.systems}
+    assert list(settings) == ["a", "b", "c", "d", "few-shot"]
+    assert settings["b"]["shots"] == 2 and settings["b"]["prompt"] == "zero-shot"  # explicit keys win over merged
+    assert settings["c"]["grammar"] == "json"
+    assert settings["d"]["decoding"] == {"temperature": 0.5, "max_tokens": 64}
+    assert settings["few-shot"]["decoding"] == {"temperature": 0, "max_tokens": 64}
+
+
+def _laughs(levels: int) -> str:
+    """A 'billion laughs' file: a name holding anchors, each of nine aliases of the one before."""
+    anchors = ["&l0 lol", *(f"&l{level} [" + ", ".join([f"*l{level - 1}"] * 9) + "]" for level in range(1, levels + 1))]
+    return GOLD + "systems:\n  - name: [" + ", ".join(anchors) + "]\n"
+
+
+CHILD = """
+import sys
+from llmgraph.errors import InputError
+from llmgraph.experiment import load_experiment
+try:
+    load_experiment(sys.argv[1])
+except InputError as error:
+    print(error)
+    sys.exit(2)
+"""
+
+
+def _limit_memory() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (512 * 2**20, 512 * 2**20))
+
+
+def load_in_child(path: Path) -> subprocess.CompletedProcess[str]:
+    """``load_experiment(path)`` in a child limited to 512 MB and 30 s, so an input that would take the
+    machine's memory fails the test instead; it prints the ``InputError`` and exits 2."""
+    return subprocess.run([sys.executable, "-c", CHILD, str(path)], capture_output=True, text=True, timeout=30,
+                          preexec_fn=_limit_memory, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+
+
+@pytest.mark.parametrize("text, message", [
+    (_laughs(9), "more than 100,000 values once its aliases are expanded"),  # 488 bytes, 9**9 values
+    (_laughs(7), "more than 100,000 values once its aliases are expanded"),  # was a 34 MB error
+    (GOLD + "systems: &s [{name: a, decoding: *s}]\n",
+     "decoding[0]: nested more than 50 levels deep (an alias inside its own anchor?)"),
+    (GOLD + "systems: [{name: a}]\nd0: &d0 [1]\n" + "".join(f"d{i}: &d{i} [*d{i - 1}]\n" for i in range(1, 60)),
+     ": d48[0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]"),
+    (GOLD + "sweeps: [{name: '{shots:>300000000}', vary: {shots: [1, 2]}}]\n",
+     "sweeps[0].name: name template '{shots:>300000000}': '{shots:>300000000}' is not one of {shots}"),
+], ids=["laughs-9-levels", "laughs-7-levels", "recursive-alias", "alias-chain-60-deep",
+        "sweep-name-format-spec"])
+def test_inputs_that_would_blow_up_are_one_short_line(tmp_path, text, message):
+    path = write(tmp_path, text)
+    done = load_in_child(path)
+    assert done.returncode == 2, done.stderr[-2000:]
+    (line,) = done.stdout.splitlines()
+    assert line.startswith(f"{path}: ") and message in line
+    assert len(line) < len(str(path)) + 300
+
+
+@pytest.mark.parametrize("body, message", [
+    ("systems:\n  - name: a\n    prompt: zero-shot\n    prompt: few-shot\n",
+     "line 5: duplicate key 'prompt' (first given on line 4)"),
+    ("systems: [{name: a, shots: 1, shots: 2}]\n", "line 2: duplicate key 'shots' (first given on line 2)"),
+    ("systems: [{name: a}]\nsystems: [{name: b}]\n", "line 3: duplicate key 'systems' (first given on line 2)"),
+    ("defaults: &d {shots: 1}\nsystems: [{<<: *d, name: a, name: b}]\n", "line 3: duplicate key 'name'"),
+    ("systems: [{name: a, yes: 1}]\n", "line 2: the key yes is not text (quote it)"),
+    ("systems: [{name: a, 3: 1}]\n", "line 2: the key 3 is not text (quote it)"),
+    ("systems: [{name: a, shots: " + "9" * 5000 + "}]\n", "line 2: a number of 5,000 digits is too long"),
+    ("systems: " + "[" * 5000 + "]" * 5000 + "\n", "line 2: nested more than 50 levels deep"),
+    ("gold: [1\nsystems: {", "line 2: not valid YAML (expected ',' or ']', but got ':')"),
+])
+def test_yaml_mistakes_name_their_line(tmp_path, body, message):
+    path = write(tmp_path, body if body.startswith("gold") else GOLD + body)
+    with pytest.raises(InputError) as raised:
+        load_experiment(path)
+    assert str(raised.value).startswith(f"{path}: ")
+    assert message in str(raised.value)
+
+
+# --- sweep names: plain {key} substitution, names the schema accepts -------------------------------------
+
+@pytest.mark.parametrize("name, vary, message", [
+    ("..", "{shots: [1]}", "sweeps[0].name: name template '..' makes the name '..'; a name matches"),
+    ("{shots}/..", "{shots: [1]}", "sweeps[0].name: name template '{shots}/..' makes the name '1/..'"),
+    ("{prompt.__class__}", "{prompt: [a]}", "'{prompt.__class__}' is not one of {prompt}"),
+    ("{prompt[0]}", "{prompt: [a]}", "'{prompt[0]}' is not one of {prompt}"),
+    ("{shots:>3}", "{shots: [1]}", "'{shots:>3}' is not one of {shots}"),
+    ("{}-{shots}", "{shots: [1]}", "'{}' is not one of {shots}"),
+    ("{shots!r}", "{shots: [1], prompt: [a]}", "'{shots!r}' is not one of {shots}, {prompt}"),
+    ("{shots", "{shots: [1]}", "name template '{shots' has a '{' without its pair"),
+    ("{prompt}", "{prompt: [" + "p" * 150 + "]}", "makes the name 'ppppppppppppppppppppppppp ... [1"),
+    ("{shots}", "{shots: [" + ", ".join(map(str, range(1001))) + "]}",
+     "sweeps[0].vary: 1,001 combinations make 1,001 systems, more than the 1,000 an experiment may have"),
+    ("x" * 201, "{shots: [1]}", "sweeps[0].name: 'xxxxxxxxxxxxxxxxxxxxxxxxx ... [1"),
+])
+def test_sweep_names_are_plain_key_substitution(tmp_path, name, vary, message):
+    path = write(tmp_path, GOLD + f"sweeps: [{{name: '{name}', vary: {vary}}}]\n")
+    with pytest.raises(InputError) as raised:
+        load_experiment(path)
+    assert str(raised.value).startswith(f"{path}: ")
+    assert message in str(raised.value)
+    assert len(str(raised.value)) < len(str(path)) + 300
+
+
+def test_sweep_names_keep_a_models_version_and_drop_only_known_suffixes(tmp_path):
+    experiment = load_experiment(write(tmp_path, GOLD + """
+sweeps:
+  - name: "{model}_{prompt}"
+    vary: {model: [Qwen/Qwen2.5-7B-Instruct, Qwen/Qwen2.5-14B-Instruct, models/tiny.gguf], prompt: [prompts/mine.j2]}
+"""))
+    assert [system.name for system in experiment.systems] == [
+        "Qwen2.5-7B-Instruct_mine", "Qwen2.5-14B-Instruct_mine", "tiny_mine"]
+
+
+# --- numbers: each numeric key has its bounds, named in the message --------------------------------------
+
+@pytest.mark.parametrize("body, message", [
+    ("gold: [{name: s, path: g.json, limit: 0}]\nsystems: [{name: a}]",
+     "gold[0].limit: 0 is less than the minimum of 1"),
+    ("bootstrap: {samples: 9}", "bootstrap.samples: 9 is less than the minimum of 10"),
+    ("bootstrap: {seed: -1}", "bootstrap.seed: -1 is less than the minimum of 0"),
+    ("bootstrap: {confidence: 0}", "bootstrap.confidence: 0 is less than or equal to the minimum of 0"),
+    ("bootstrap: {confidence: 1}", "bootstrap.confidence: 1 is greater than or equal to the maximum of 1"),
+    ("bootstrap: {confidence: .nan}", "bootstrap.confidence: nan is not a finite number"),
+    ("defaults: {decoding: {temperature: -0.5}}", "defaults.decoding.temperature: -0.5 is less than the minimum of 0"),
+    ("defaults: {decoding: {temperature: .nan}}", "defaults.decoding.temperature: nan is not a finite number"),
+    ("defaults: {decoding: {temperature: .inf}}", "defaults.decoding.temperature: inf is not a finite number"),
+    ("defaults: {decoding: {max_tokens: 0}}", "defaults.decoding.max_tokens: 0 is less than the minimum of 1"),
+    ("defaults: {decoding: {max_tokens: 512.0}}", "defaults.decoding.max_tokens: 512.0 is not of type 'integer'"),
+    ("defaults: {decoding: {seed: -1}}", "defaults.decoding.seed: -1 is less than the minimum of 0"),
+    ("defaults: {decoding: {seed: 4294967296}}",
+     "defaults.decoding.seed: 4294967296 is greater than the maximum of 4294967295"),
+    ("defaults: {shots: -1}", "defaults.shots: -1 is less than the minimum of 0"),
+    ("defaults: {shots: 2.0}", "defaults.shots: 2.0 is not of type 'integer'"),
+    ("defaults: {shots: true}", "defaults.shots: True is not of type 'integer'"),
+    ("defaults: {batch_size: 0}", "defaults.batch_size: 0 is less than the minimum of 1"),
+    ("defaults: {max_entities: 0}", "defaults.max_entities: 0 is less than the minimum of 1"),
+    ("defaults: {concurrency: 0}", "defaults.concurrency: 0 is less than the minimum of 1"),
+    ("systems: [{name: a, concurrency: 0}]", "systems[0].concurrency: 0 is less than the minimum of 1"),
+    ("systems: [{name: a, decoding: {max_tokens: 0}}]",
+     "systems[0].decoding.max_tokens: 0 is less than the minimum of 1"),
+    ("systems: [{name: a, type: span, model: m, batch_size: 0}]",
+     "systems[0].batch_size: 0 is less than the minimum of 1"),
+    ("systems: [{name: a, type: span, train: {synth: 1}}]", "systems[0].train.synth: 1 is less than the minimum of 2"),
+    ("systems: [{name: a, type: span, train: {synth: 9, epochs: 0}}]",
+     "systems[0].train.epochs: 0 is less than the minimum of 1"),
+    ("systems: [{name: a, type: span, train: {synth: 9, batch_size: 0}}]",
+     "systems[0].train.batch_size: 0 is less than the minimum of 1"),
+    ("systems: [{name: a, type: span, train: {synth: 9, learning_rate: 0}}]",
+     "systems[0].train.learning_rate: 0 is less than or equal to the minimum of 0"),
+    ("systems: [{name: a, type: span, train: {synth: 9, learning_rate: .nan}}]",
+     "systems[0].train.learning_rate: nan is not a finite number"),
+    ("systems: [{name: a, type: span, train: {synth: 9, seed: -1}}]",
+     "systems[0].train.seed: -1 is less than the minimum of 0"),
+    ("sweeps: [{vary: {shots: [1, -1]}}]", "sweeps[0].vary.shots[1]: -1 is less than the minimum of 0"),
+    ("sweeps: [{vary: {shots: [1, 1.5]}}]", "sweeps[0].vary.shots[1]: 1.5 is not of type 'integer'"),
+    ("sweeps: [{vary: {shots: [1]}, settings: {concurrency: 0}}]",
+     "sweeps[0].settings.concurrency: 0 is less than the minimum of 1"),
+])
+def test_numeric_settings_name_the_key(tmp_path, body, message):
+    text = body if body.startswith("gold") else GOLD + body + ("" if "systems" in body or "sweeps" in body
+                                                              else "\nsystems: [{name: a}]")
+    path = write(tmp_path, text + "\n")
+    with pytest.raises(InputError) as raised:
+        load_experiment(path)
+    assert str(raised.value) == f"{path}: {message}"
+
+
+def test_every_numeric_setting_of_the_schema_has_a_lower_bound():
+    from llmgraph.validation import load_schema
+
+    def numeric(schema, where):
+        if isinstance(schema, dict):
+            if schema.get("type") in ("integer", "number"):
+                yield where, schema
+            for key, value in schema.items():
+                yield from numeric(value, f"{where}.{key}")
+        elif isinstance(schema, list):
+            for index, value in enumerate(schema):
+                yield from numeric(value, f"{where}[{index}]")
+
+    found = list(numeric(load_schema("experiment.schema.json"), "schema"))
+    assert len(found) >= 15
+    assert [where for where, schema in found if "minimum" not in schema and "exclusiveMinimum" not in schema] == []
+
+
+# --- echoed values are shortened ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("body, start, end", [
+    ("systems: [{name: a, shots: [" + ", ".join(["1"] * 3000) + "]}]", "systems[0].shots: [1, 1, 1",
+     "is not of type 'integer'"),
+    ("systems: [{name: a, backend: " + "b" * 100_000 + "}]", "systems[0].backend: unknown value 'bbb",
+     "(expected one of vllm, transformers, openai)"),
+    ("systems: [{name: a, " + "k" * 1000 + ": 1}]", "systems[0]: unknown key 'kkk", "kkk'"),
+    ("systems: [{name: " + "n" * 100_000 + "}]", "systems[0].name: 'nnn", "nnn' is too long"),
+    ("systems: [{name: a, type: " + "t" * 100_000 + "}]", "systems[0].type: unknown system type 'ttt",
+     "(expected one of llm, span, radgraph)"),
+])
+def test_values_echoed_in_errors_are_shortened(tmp_path, body, start, end):
+    path = write(tmp_path, GOLD + body + "\n")
+    with pytest.raises(InputError) as raised:
+        load_experiment(path)
+    problem = str(raised.value).removeprefix(f"{path}: ")
+    assert problem.startswith(start) and problem.endswith(end)
+    assert "characters left out" in problem and len(problem) < 250
+
+
+def test_an_unknown_key_after_known_llm_keys_is_the_one_named(tmp_path):
+    path = write(tmp_path, GOLD + "systems: [{name: a, model: m, backend: vllm, promt: x}]\n")
+    with pytest.raises(InputError, match=r"systems\[0\]: unknown key 'promt'$"):
+        load_experiment(path)
