@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,21 +23,12 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
+from measure import measure_llmgraph
 
 from llmgraph.span import train_span
 from llmgraph.synth import synth_documents
 
 TARGET = 1.2
-# Runs one command and prints its peak RSS (KiB on Linux) and wall seconds as JSON.
-MEASURE = """
-import json, resource, subprocess, sys, time
-started = time.perf_counter()
-done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
-if done.returncode:
-    sys.exit(done.stderr[-2000:])
-print(json.dumps({"peak_rss_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
-                  "seconds": time.perf_counter() - started, "stderr": done.stderr[-400:]}))
-"""
 
 
 def write_reports(count: int, path: Path) -> None:
@@ -49,13 +39,8 @@ def write_reports(count: int, path: Path) -> None:
 
 
 def measure(reports: Path, model: Path, output: Path) -> dict:
-    command = [sys.executable, "-m", "llmgraph", "extract", str(reports), "-o", str(output), "--backend", "span",
-               "--model", str(model), "--quiet"]
-    done = subprocess.run([sys.executable, "-c", MEASURE, *command], capture_output=True, text=True,
-                          env=os.environ | {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
-    if done.returncode:
-        sys.exit(f"bench_memory: llmgraph extract failed: {done.stderr.strip()}")
-    return json.loads(done.stdout)
+    return measure_llmgraph(["extract", str(reports), "-o", str(output), "--backend", "span", "--model", str(model),
+                             "--quiet"], "bench_memory")
 
 
 def main() -> None:

@@ -7,15 +7,16 @@ from pathlib import Path
 from typing import Iterator
 
 from llmgraph.document import Document
-from llmgraph.formats import LABELERS, read_lines, read_radgraph
+from llmgraph.formats import LABELERS, iter_radgraph, read_lines
 from llmgraph.reports import ReportOptions, iter_reports
 
 
 def is_radgraph_file(path: Path) -> bool:
     """True for RadGraph JSON (``.json``) and for JSONL whose first line is an annotated document."""
-    if path.suffix == ".json":
+    suffix = path.suffix.lower()
+    if suffix == ".json":
         return True
-    if path.suffix != ".jsonl":
+    if suffix != ".jsonl":
         return False
     first = next((line for line in read_lines(path) if line.strip()), "")
     try:
@@ -26,12 +27,14 @@ def is_radgraph_file(path: Path) -> bool:
 
 
 def iter_documents(path: str | Path, labeler: str | None = None,
-                   report_options: ReportOptions = ReportOptions()) -> Iterator[Document]:
-    """Documents from any supported file; plain reports come back unannotated and are read as they
-    are needed (RadGraph files are read whole: they are checked as one collection)."""
+                   report_options: ReportOptions = ReportOptions(), read_ahead: bool = False) -> Iterator[Document]:
+    """Documents from any supported file, read as they are needed (a RadGraph file is still checked
+    as one collection: duplicate ids, one label set, the labeler choice); plain reports come back
+    unannotated. ``write_radgraph(iter_documents(path, read_ahead=True), out)`` converts a file of
+    any size in flat memory, a helper process parsing a RadGraph file while this one writes."""
     path = Path(path)
     if is_radgraph_file(path):
-        return iter(read_radgraph(path, labeler))
+        return iter_radgraph(path, labeler, read_ahead)
     return iter_reports(path, report_options)
 
 

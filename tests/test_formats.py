@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import tempfile
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -404,3 +407,63 @@ def test_schema_accepts_every_flavour_and_rejects_bad_labels():
     bad["p10/p10000032/s50414267.txt"]["entities"]["1"]["label"] = "OBS-X"
     bad["p11/p11000011/s51029426.txt"]["entities"]["2"]["relations"][0][0] = "causes"
     assert len(list(validator.iter_errors(bad))) == 2
+
+
+# --- writing: counts, suffixes, file system errors ------------------------------------------------
+
+def test_write_returns_the_number_of_documents(tmp_path):
+    docs = read_radgraph(write_json(tmp_path / "test.json", TEST), "both")
+    assert write_radgraph(docs, tmp_path / "out.json") == 4  # two reports, two labelers each
+    assert write_radgraph(iter(docs[:3]), tmp_path / "out.jsonl") == 3
+    assert write_radgraph([], tmp_path / "empty.json") == 0 and read_radgraph(tmp_path / "empty.json") == []
+
+
+@pytest.mark.parametrize("name", ["out.txt", "out", "out.json.gz", "out.csv"])
+def test_write_refuses_an_output_that_is_not_radgraph(tmp_path, name):
+    with pytest.raises(InputError) as raised:
+        write_radgraph(read_radgraph(write_json(tmp_path / "in.json", TRAIN)), tmp_path / name)
+    assert str(raised.value).startswith(f"{tmp_path / name}: unknown output type")
+    assert "expected .json or .jsonl" in str(raised.value)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["in.json"]
+
+
+def _os_failure(number: int):
+    def fail(*args, **kwargs):
+        raise OSError(number, os.strerror(number))
+    return fail
+
+
+@pytest.mark.parametrize("number, where", [(errno.ENOSPC, "fsync"), (errno.EACCES, "mkstemp"), (errno.EROFS, "replace"),
+                                           (errno.EIO, "write")])
+def test_write_errors_are_one_line_and_leave_nothing_behind(tmp_path, monkeypatch, number, where):
+    """A full disk, a read-only folder ...: one line naming the output; an older output stays as it was."""
+    out = tmp_path / "out.json"
+    out.write_text("previous run\n")
+    docs = read_radgraph(write_json(tmp_path / "in.json", TRAIN))
+    if where == "write":
+        def failing_file(*args, **kwargs):
+            file = opened(*args, **kwargs)
+            file.writelines = _os_failure(number)
+            return file
+        opened = os.fdopen
+        monkeypatch.setattr(os, "fdopen", failing_file)
+    else:
+        monkeypatch.setattr({"fsync": os, "replace": os, "mkstemp": tempfile}[where], where, _os_failure(number))
+    with pytest.raises(InputError) as raised:
+        write_radgraph(docs, out)
+    assert str(raised.value) == f"{out}: cannot write the file ({os.strerror(number)})"
+    assert out.read_text() == "previous run\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["in.json", "out.json"]
+
+
+def test_write_into_a_file_or_over_a_folder_is_one_line(tmp_path):
+    (tmp_path / "plain").write_text("x")
+    (tmp_path / "folder.json").mkdir()
+    docs = read_radgraph(write_json(tmp_path / "in.json", TRAIN))
+    for out, reason in ((tmp_path / "plain" / "out.json", "Not a directory"),
+                        (tmp_path / "folder.json", "Is a directory")):
+        with pytest.raises(InputError) as raised:
+            write_radgraph(docs, out)
+        assert str(raised.value) == f"{out}: cannot write the file ({reason})"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["folder.json", "in.json", "plain"]
+    assert list((tmp_path / "folder.json").iterdir()) == []
