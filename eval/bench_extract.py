@@ -34,7 +34,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from llmgraph.backends import Decoding, create_backend
 from llmgraph.backends.local_server import start_vllm_server
-from llmgraph.extract import ExtractionConfig, Extractor
+from llmgraph.extractor import ExtractionConfig, Extractor
 from llmgraph.formats import read_radgraph
 from llmgraph.grammar import GrammarMode, report_rules, to_ebnf, to_lark
 from llmgraph.labels import RADGRAPH_LABELS

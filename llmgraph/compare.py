@@ -7,6 +7,10 @@ OUTDIR layout: ``gold/SET.json`` (the gold as scored), ``systems/SYSTEM/SET.json
 with ``SET.manifest.json`` and ``SET.key`` (the cache key), ``span-models/`` (trained baselines),
 and the tables written by ``llmgraph.results``. A system that fails is reported and skipped;
 the others' results are still written.
+
+The cache key holds what the built system says decides its output (``System.settings()``: for a
+span model the hash of its files, for a local LLM its files' sizes and times), so a model
+retrained into the same folder runs again.
 """
 
 from __future__ import annotations
@@ -24,12 +28,13 @@ from llmgraph.diff import document_diff
 from llmgraph.document import Document
 from llmgraph.errors import InputError
 from llmgraph.experiment import Experiment, GoldSet, SystemSpec
+from llmgraph.extractor import ExtractionConfig, check_exemplar_pool
 from llmgraph.formats import read_radgraph, write_atomic, write_radgraph
 from llmgraph.labels import LabelSet
 from llmgraph.metrics import evaluate, paired_bootstrap
 from llmgraph.prompting import PromptTemplate, sample_gold_path
-from llmgraph.systems import (BackendPool, LLMSystem, System, SystemRun, extraction_config, radgraph_system,
-                              run_system, span_system)
+from llmgraph.systems import (BackendPool, LLMSystem, System, SystemRun, extraction_config, file_sha256,
+                              radgraph_system, run_system, span_system)
 
 
 @dataclass
@@ -77,10 +82,12 @@ def _docs_digest(docs: list[Document]) -> str:
     return _digest([[doc.id, doc.text, doc.modality] for doc in docs])
 
 
-def cache_key(spec: SystemSpec, gold: list[Document], examples: list[Document]) -> str:
-    """What decides a system's predictions: its settings, the prompt file, the reports, the exemplars."""
+def cache_key(spec: SystemSpec, gold: list[Document], examples: list[Document], system: dict[str, Any]) -> str:
+    """What decides a system's predictions: its settings as written and as the built system states them
+    (``system``: ``System.settings()``, with the model's fingerprint), the prompt file, the reports, the
+    exemplars."""
     parts: dict[str, Any] = {"llmgraph": __version__, "type": spec.type, "settings": spec.settings,
-                             "reports": _docs_digest(gold)}
+                             "system": system, "reports": _docs_digest(gold)}
     if spec.type == "llm":
         parts["prompt_sha256"] = PromptTemplate.load(spec.settings.get("prompt", "few-shot")).sha256
         if spec.settings.get("shots", 3):
@@ -89,7 +96,9 @@ def cache_key(spec: SystemSpec, gold: list[Document], examples: list[Document]) 
     return _digest(parts)
 
 
-def _span_training_data(train: dict[str, Any]) -> tuple[list[Document], list[Document]]:
+def _span_training_data(train: dict[str, Any]) -> tuple[list[Document], list[Document] | None]:
+    """Training and dev reports of a ``train:`` block; no ``dev:`` file means no dev set (None), never
+    the training reports scored as dev."""
     if "synth" in train:
         from llmgraph.synth import synth_documents
 
@@ -97,7 +106,15 @@ def _span_training_data(train: dict[str, Any]) -> tuple[list[Document], list[Doc
         n = train["synth"]
         return list(synth_documents(n, seed)), list(synth_documents(max(2, n // 5), seed + 1))
     train_docs = read_radgraph(train["train"], "1")
-    return train_docs, read_radgraph(train["dev"], "1") if "dev" in train else train_docs
+    return train_docs, read_radgraph(train["dev"], "1") if "dev" in train else None
+
+
+def span_model_folder(train: dict[str, Any], out_dir: Path) -> Path:
+    """Where a ``train:`` block's model goes: named by the block and the contents of its training and
+    dev files, so an edited training file trains a new model rather than reusing the old one."""
+    files = {key: file_sha256(train[key]) for key in ("train", "dev") if key in train}
+    return out_dir / "span-models" / _digest({"llmgraph": __version__, "train": train,
+                                              **({"files": files} if files else {})})[:16]
 
 
 def trained_span_model(spec: SystemSpec, out_dir: Path, log: Callable[[str], None]) -> tuple[Path, float]:
@@ -107,7 +124,7 @@ def trained_span_model(spec: SystemSpec, out_dir: Path, log: Callable[[str], Non
     from llmgraph.span import train_span
 
     train = spec.settings["train"]
-    model_dir = out_dir / "span-models" / _digest({"llmgraph": __version__, "train": train})[:16]
+    model_dir = span_model_folder(train, out_dir)
     if (model_dir / "span_model.json").exists():
         return model_dir, 0.0
     log(f"training span model {spec.name} into {model_dir}")
@@ -128,13 +145,15 @@ class Harness:
         self.experiment, self.out_dir, self.rerun, self.log = experiment, out_dir, rerun, log
         self.retry_failed = retry_failed
         self.pool = BackendPool()
+        self.examples_source = experiment.examples or sample_gold_path()  # the exemplar pool of every LLM system
 
     def run(self) -> Comparison:
         experiment = self.experiment
         gold = {gold_set.name: load_gold(gold_set) for gold_set in experiment.gold}  # every file checked up front
         for name, docs in gold.items():
             write_radgraph(docs, self.out_dir / "gold" / f"{name}.json")
-        examples = read_radgraph(experiment.examples or sample_gold_path(), experiment.examples_labeler or "1")
+        examples = read_radgraph(self.examples_source, experiment.examples_labeler or "1")
+        self._check_exemplar_pools(examples)
         outcomes = []
         try:
             for spec in experiment.systems:
@@ -145,13 +164,25 @@ class Harness:
         return Comparison(experiment, self.out_dir, gold, outcomes, self._significance(gold, outcomes),
                           self._diffs(gold, outcomes))
 
+    def _check_exemplar_pools(self, examples: list[Document]) -> None:
+        """Every LLM system's ``shots`` against the exemplar pool, before any system runs or any model loads."""
+        for spec in self.experiment.systems:
+            if spec.type == "llm":
+                try:
+                    check_exemplar_pool(spec.settings.get("shots", ExtractionConfig.shots), examples,
+                                        self.examples_source)
+                except InputError as error:
+                    raise InputError(f"system {spec.name}: {error.problem}", error.path) from None
+
     def _outcome(self, spec: SystemSpec, gold_name: str, docs: list[Document], examples: list[Document]) -> Outcome:
         outcome = Outcome(spec.name, gold_name)
         folder = self.out_dir / "systems" / spec.name
         predictions, key_file = folder / f"{gold_name}.json", folder / f"{gold_name}.key"
         manifest_file = folder / f"{gold_name}.manifest.json"
+        system: System | None = None
         try:
-            key = cache_key(spec, docs, examples)
+            system, training_seconds = self._system(spec, examples)
+            key = cache_key(spec, docs, examples, system.settings())
             cached = (not self.rerun and key_file.exists() and key_file.read_text().strip() == key
                       and predictions.exists() and manifest_file.exists())
             if cached:
@@ -164,7 +195,7 @@ class Harness:
                          (f" ({failed} reports failed; --retry-failed runs it again)" if failed else ""))
             else:
                 self.log(f"{spec.name} on {gold_name}: running on {len(docs)} reports")
-                run = self._run_system(spec, docs, examples)
+                run = self._run_system(system, docs, training_seconds)
                 write_radgraph(run.documents, predictions)
                 outcome.manifest = run.manifest | {"system": spec.name, "type": spec.type, "settings": spec.settings,
                                                    "gold_set": gold_name, "errors": run.errors}
@@ -180,23 +211,26 @@ class Harness:
         except Exception as error:  # noqa: BLE001 - one failing system must not cost the others' results
             outcome.error = f"{type(error).__name__}: {error}"
             self.log("".join(traceback.format_exception(error)[-3:]).rstrip())
+        finally:
+            if system is not None:
+                system.close()
         if outcome.error:
             self.log(f"{spec.name} on {gold_name}: FAILED: {outcome.error}")
         return outcome
 
-    def _run_system(self, spec: SystemSpec, docs: list[Document], examples: list[Document]) -> SystemRun:
-        training_seconds = None
+    def _system(self, spec: SystemSpec, examples: list[Document]) -> tuple[System, float | None]:
+        """The system a spec names, built but not loaded (a span model asked for is trained first), and the
+        seconds that training took (None for systems that are not trained here)."""
         if spec.type == "llm":
-            system: System = LLMSystem(extraction_config(spec.settings), examples, self.pool)
-        elif spec.type == "span":
+            return LLMSystem(extraction_config(spec.settings), examples, self.pool, self.examples_source), None
+        if spec.type == "span":
             model_dir, training_seconds = trained_span_model(spec, self.out_dir, self.log)
-            system = span_system(model_dir, spec.settings.get("batch_size", 32))
-        else:
-            system = radgraph_system(spec.settings.get("model", "radgraph-xl"), spec.settings.get("cache_dir"))
-        try:
-            run = run_system(system, docs)
-        finally:
-            system.close()
+            return span_system(model_dir, spec.settings.get("batch_size", 32)), training_seconds
+        return radgraph_system(spec.settings.get("model", "radgraph-xl"), spec.settings.get("cache_dir")), None
+
+    def _run_system(self, system: System, docs: list[Document], training_seconds: float | None) -> SystemRun:
+        """``system`` over ``docs``, with the seconds its training took in the manifest."""
+        run = run_system(system, docs)
         if training_seconds is not None:
             run.manifest["seconds"]["training"] = training_seconds
         return run

@@ -5,6 +5,12 @@ A system streams finished batches (documents and per-report errors), says which 
 its output (to resume or reuse a run only with the same ones), and writes a manifest with its
 cost (wall time, reports/s, tokens). LLM systems that share a backend, model and decoding share
 one loaded engine (``BackendPool``), so a prompt sweep loads the model once.
+
+The settings include a fingerprint of the model's files (``span_model_fingerprint`` for span
+models, ``model_files_fingerprint`` for a local LLM), so a model retrained into the same folder is
+never taken for the old one, by ``extract``'s resume or by ``compare``'s cache. Every system
+refuses, per report, what ``report_problem`` refuses (invalid Unicode, no text, more than
+``MAX_REPORT_WORDS`` tokens).
 """
 
 from __future__ import annotations
@@ -18,13 +24,63 @@ from typing import Any, Callable, Iterable, Iterator, Protocol
 
 from llmgraph.backends import Backend, Decoding, create_backend, default_backend
 from llmgraph.document import Document
-from llmgraph.extract import ExtractionConfig, Extractor, new_run, report_problem
+from llmgraph.extractor import MAX_REPORT_WORDS, ExtractionConfig, Extractor, check_exemplar_pool, new_run, report_problem
 from llmgraph.grammar import GrammarMode
 from llmgraph.labels import LabelSet
 from llmgraph.models import DEFAULT_MODEL
 from llmgraph.prompting import PromptTemplate
 
 Batch = tuple[list[Document], dict[str, str]]
+SPAN_MODEL_FILES = ("span_model.json", "heads.pt", "encoder")  # what ``train_span`` writes into its folder
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file's contents, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _files_under(path: Path) -> list[Path]:
+    """``path`` itself when it is a file, else every file below it, in a fixed order."""
+    if path.is_file():
+        return [path]
+    return sorted(child for child in path.rglob("*") if child.is_file())
+
+
+def span_model_fingerprint(folder: str | Path) -> str | None:
+    """A SHA-256 over the contents (and relative paths) of a span model's files: ``span_model.json``,
+    ``heads.pt`` and every file of ``encoder/``. Retraining into the same folder changes it; copying
+    the folder elsewhere does not. None when the folder holds none of them."""
+    folder = Path(folder)
+    files = [file for name in SPAN_MODEL_FILES if (folder / name).exists() for file in _files_under(folder / name)]
+    if not files:
+        return None
+    digest = hashlib.sha256()
+    for file in files:
+        line = f"{file.relative_to(folder).as_posix()}\t{file_sha256(file)}\n"
+        digest.update(line.encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()
+
+
+def model_files_fingerprint(model: str | Path | None) -> str | None:
+    """A cheap fingerprint of a local model (a folder, or a file such as a ``.gguf``): a hash of every
+    file's relative path, size and modification time, without reading weights that can be many GB.
+    A model retrained or replaced in place changes it. None when ``model`` is not a local path (the
+    embedded default or a hub id, which their wheel and revision pin)."""
+    if not model:
+        return None
+    path = Path(model).expanduser()
+    if not path.exists():
+        return None
+    digest = hashlib.sha256()
+    for file in _files_under(path):
+        stat = file.stat()
+        name = file.name if file == path else file.relative_to(path).as_posix()
+        digest.update(f"{name}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()
 
 
 class System(Protocol):
@@ -106,14 +162,23 @@ def extraction_config(settings: dict[str, Any]) -> ExtractionConfig:
 
 
 class LLMSystem:
-    """An LLM with a prompt, exemplars, grammar mode and decoding settings; the model loads on first use."""
+    """An LLM with a prompt, exemplars, grammar mode and decoding settings; the model loads on first use.
 
-    def __init__(self, config: ExtractionConfig, examples: list[Document], pool: BackendPool | None = None):
+    Building one checks the exemplar pool (``check_exemplar_pool``: enough annotated reports for
+    ``shots``; ``examples_source`` names the pool's file in the error), so a bad pool fails before
+    any model loads.
+    """
+
+    def __init__(self, config: ExtractionConfig, examples: list[Document], pool: BackendPool | None = None,
+                 examples_source: str | Path | None = None):
+        check_exemplar_pool(config.shots, examples, examples_source)
         self.config = replace(config, backend=config.backend or default_backend())
         self.examples = examples if config.shots else []
+        self.examples_source = examples_source
         self.pool = pool or BackendPool()
         self.own_pool = pool is None
         self.prompt = PromptTemplate.load(config.prompt)
+        self.model_files = model_files_fingerprint(config.model)
         self.extractor: Extractor | None = None
         self.load_seconds = 0.0
         self.run = new_run()
@@ -123,13 +188,14 @@ class LLMSystem:
         return {"type": "llm", "backend": config.backend, "model": config.model or DEFAULT_MODEL,
                 "prompt_sha256": self.prompt.sha256, "shots": config.shots, "exemplars": config.exemplar_strategy,
                 "exemplar_pool": len(self.examples), "labels": config.label_set.value, "grammar": config.grammar.value,
-                "decoding": asdict(config.decoding), "max_entities": config.max_entities, "fuzzy": config.fuzzy}
+                "decoding": asdict(config.decoding), "max_entities": config.max_entities, "fuzzy": config.fuzzy,
+                **({"model_files": self.model_files} if self.model_files else {})}
 
     def stream(self, docs: Iterable[Document]) -> Iterator[Batch]:
         if self.extractor is None:
             backend, self.load_seconds = self.pool.get(self.config.backend, self.config.model, self.config.decoding,
                                                        self.config.backend_options)
-            self.extractor = Extractor(self.config, self.examples, backend)
+            self.extractor = Extractor(self.config, self.examples, backend, self.examples_source)
         return self.extractor.stream(docs, self.run)
 
     def tokens(self) -> int:
@@ -149,10 +215,12 @@ class LLMSystem:
 
 class PredictorSystem:
     """A fine-tuned model with a batched ``predict(docs) -> docs`` (our span baseline, the radgraph package);
-    it loads on first use."""
+    it loads on first use. Reports ``report_problem`` refuses (longer than ``max_words`` tokens, invalid
+    Unicode, empty) are per-report errors; the rest of their batch is predicted."""
 
-    def __init__(self, load: Callable[[], Any], settings: dict[str, Any], batch_size: int = 32):
-        self.load, self._settings, self.batch_size = load, settings, batch_size
+    def __init__(self, load: Callable[[], Any], settings: dict[str, Any], batch_size: int = 32,
+                 max_words: int = MAX_REPORT_WORDS):
+        self.load, self._settings, self.batch_size, self.max_words = load, settings, batch_size, max_words
         self.predictor: Any = None
         self.load_seconds, self.seconds, self.reports, self.failed = 0.0, 0.0, 0, 0
 
@@ -166,7 +234,7 @@ class PredictorSystem:
             self.load_seconds = time.perf_counter() - started
         docs = iter(docs)
         while batch := list(itertools.islice(docs, self.batch_size)):
-            errors = {doc.id: problem for doc in batch if (problem := report_problem(doc))}
+            errors = {doc.id: problem for doc in batch if (problem := report_problem(doc, self.max_words))}
             runnable = [doc for doc in batch if doc.id not in errors]
             started = time.perf_counter()
             predicted = self.predictor.predict(runnable) if runnable else []
@@ -191,14 +259,18 @@ class PredictorSystem:
 
 
 def span_system(model_dir: str | Path, batch_size: int = 32) -> PredictorSystem:
-    """Our span baseline from a folder written by ``llmgraph train-span``."""
-    from llmgraph.span import SpanPredictor
-
+    """Our span baseline from a folder written by ``llmgraph train-span`` (torch is imported when it loads,
+    so a cached comparison never imports it)."""
     model_dir = Path(model_dir)
-    card = model_dir / "span_model.json"  # written once per training: it names the weights
-    fingerprint = hashlib.sha256(card.read_bytes()).hexdigest() if card.exists() else None
-    return PredictorSystem(lambda: SpanPredictor.load(model_dir),
-                           {"type": "span", "model": str(model_dir.resolve()), "span_model_sha256": fingerprint},
+
+    def load() -> Any:
+        from llmgraph.span import SpanPredictor
+
+        return SpanPredictor.load(model_dir)
+
+    return PredictorSystem(load,
+                           {"type": "span", "model": str(model_dir.resolve()),
+                            "span_model_sha256": span_model_fingerprint(model_dir)},
                            batch_size)
 
 

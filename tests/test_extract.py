@@ -10,7 +10,7 @@ import pytest
 
 from llmgraph.backends import Decoding, create_backend
 from llmgraph.document import document_from_report
-from llmgraph.extract import ExtractionConfig, Extractor, extract
+from llmgraph.extractor import ExtractionConfig, Extractor, extract
 from llmgraph.formats import read_radgraph
 from llmgraph.grammar import GrammarMode
 from llmgraph.prompting import sample_gold_path

@@ -3,6 +3,9 @@ ordered entity pairs within a token window.
 
 A pair is described by both entities (mean of their token vectors, plus a label embedding), their
 elementwise product, and a bucket of the signed token distance between them.
+
+Memory grows with the number of candidate pairs, never with its square: pairs are found from the
+sorted entity starts, and scored ``chunk`` pairs at a time.
 """
 
 from __future__ import annotations
@@ -33,11 +36,23 @@ class Span:
 
 def candidate_pairs(spans: list[Span], window: int) -> torch.Tensor:
     """(pairs, 2) source and target indices of distinct entities that start at most ``window`` tokens
-    apart, source-major."""
+    apart, source-major (sorted by source, then target).
+
+    Each entity's partners are a run of the entities sorted by start (found by binary search), so
+    memory is linear in the pairs found, not quadratic in the entities.
+    """
     starts = torch.tensor([span.start for span in spans], dtype=torch.long)
-    close = (starts[None, :] - starts[:, None]).abs() <= window
-    close.fill_diagonal_(False)
-    return close.nonzero()
+    order = torch.argsort(starts, stable=True)
+    ranked = starts[order]
+    first = torch.searchsorted(ranked, ranked - window, side="left")
+    counts = torch.searchsorted(ranked, ranked + window, side="right") - first
+    sources = torch.repeat_interleave(order, counts)
+    offsets = torch.arange(int(counts.sum())) - torch.repeat_interleave(counts.cumsum(0) - counts, counts)
+    targets = order[torch.repeat_interleave(first, counts) + offsets]
+    distinct = sources != targets
+    sources, targets = sources[distinct], targets[distinct]
+    chosen = torch.argsort(sources * max(1, len(spans)) + targets)
+    return torch.stack([sources[chosen], targets[chosen]], dim=1)
 
 
 def pool_spans(vectors: torch.Tensor, spans: list[Span]) -> torch.Tensor:
@@ -71,8 +86,10 @@ class SpanHeads(nn.Module):
         """(tokens, tags) scores for one report."""
         return self.tagger(self.dropout(vectors))
 
-    def pair_logits(self, vectors: torch.Tensor, spans: list[Span], pairs: torch.Tensor) -> torch.Tensor:
-        """(pairs, relation classes) scores for one report's candidate pairs.
+    def pair_logits(self, vectors: torch.Tensor, spans: list[Span], pairs: torch.Tensor,
+                    chunk: int | None = None) -> torch.Tensor:
+        """(pairs, relation classes) scores for one report's candidate pairs; with ``chunk``, that many
+        pairs at a time, written into one preallocated result (None: all at once, as training does).
 
         The first layer sees ``[source, target, source * target, distance]``; it is applied part by
         part, so the source and target parts are computed once per entity rather than once per pair.
@@ -83,13 +100,25 @@ class SpanHeads(nn.Module):
         width = entities.shape[1]
         as_source, as_target, as_product, as_distance = first.weight.split([width, width, width,
                                                                             first.weight.shape[1] - 3 * width], dim=1)
-        sources, targets = pairs[:, 0], pairs[:, 1]
         starts = torch.tensor([span.start for span in spans], dtype=torch.long)
-        buckets = distance_buckets(starts[targets] - starts[sources])
         distances = self.dropout(self.distance_embedding.weight) @ as_distance.T
-        # index_select, not indexing: its gradient sums repeated rows in a fixed order (reproducible training).
-        hidden = ((self.dropout(entities) @ as_source.T).index_select(0, sources)
-                  + (self.dropout(entities) @ as_target.T).index_select(0, targets)
-                  + self.dropout(entities.index_select(0, sources) * entities.index_select(0, targets)) @ as_product.T
-                  + distances.index_select(0, buckets) + first.bias)
-        return self.pair_classifier[1:](hidden)
+        by_source = self.dropout(entities) @ as_source.T
+        by_target = self.dropout(entities) @ as_target.T
+
+        def score(part: torch.Tensor) -> torch.Tensor:
+            sources, targets = part[:, 0], part[:, 1]
+            buckets = distance_buckets(starts[targets] - starts[sources])
+            # index_select, not indexing: its gradient sums repeated rows in a fixed order (reproducible training).
+            hidden = (by_source.index_select(0, sources) + by_target.index_select(0, targets)
+                      + self.dropout(entities.index_select(0, sources) * entities.index_select(0, targets))
+                      @ as_product.T
+                      + distances.index_select(0, buckets) + first.bias)
+            return self.pair_classifier[1:](hidden)
+
+        if chunk is None:
+            return score(pairs)
+        # One result written in place: kept per-chunk results would pin the freed temporaries between them.
+        scores = entities.new_empty(len(pairs), len(RELATION_CLASSES))
+        for begin in range(0, len(pairs), chunk):
+            scores[begin:begin + chunk] = score(pairs[begin:begin + chunk])
+        return scores

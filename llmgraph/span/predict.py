@@ -20,6 +20,7 @@ from llmgraph.span.model import RELATION_CLASSES, Span, SpanHeads, candidate_pai
 from llmgraph.span.tags import decode_tags
 
 CARD = "span_model.json"
+PAIR_CHUNK = 8192  # candidate pairs scored at once: bounds the relation classifier's memory on long reports
 
 
 def annotate(doc: Document, vectors: torch.Tensor, heads: SpanHeads, window: int) -> Document:
@@ -34,21 +35,23 @@ def annotate(doc: Document, vectors: torch.Tensor, heads: SpanHeads, window: int
     relations = []
     pairs = candidate_pairs(spans, window)
     if len(pairs):
-        kinds = heads.pair_logits(vectors, spans, pairs).argmax(dim=-1)
+        kinds = heads.pair_logits(vectors, spans, pairs, chunk=PAIR_CHUNK).argmax(dim=-1)
         for (i, j), kind in zip(pairs[kinds > 0].tolist(), kinds[kinds > 0].tolist()):
             relations.append(Relation(RELATION_CLASSES[kind], entities[i].id, entities[j].id))
     return replace(doc, entities=entities, relations=relations)
 
 
 def predict_documents(tokenizer, encoder: torch.nn.Module, heads: SpanHeads, docs: list[Document], window: int,
-                      batch_size: int = 16, max_length: int = 512) -> list[Document]:
-    """Annotated copies of ``docs`` in their order; batches of similar length limit padding."""
+                      batch_size: int = 64, max_length: int = 512, rows: int | None = None) -> list[Document]:
+    """Annotated copies of ``docs`` in their order; batches of similar length limit padding.
+    ``rows``: windows per encoder call (see ``token_vectors``; only the default keeps every
+    report's graph independent of its batch)."""
     order = sorted(range(len(docs)), key=lambda i: len(docs[i].tokens))
     predicted: list[Document | None] = [None] * len(docs)
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             chosen = order[start:start + batch_size]
-            vectors = token_vectors(tokenizer, encoder, [docs[i].tokens for i in chosen], max_length)
+            vectors = token_vectors(tokenizer, encoder, [docs[i].tokens for i in chosen], max_length, rows)
             for i, doc_vectors in zip(chosen, vectors):
                 predicted[i] = annotate(docs[i], doc_vectors.float(), heads, window)
     return predicted  # type: ignore[return-value]
@@ -83,17 +86,22 @@ class SpanPredictor:
         predictor.predict([Document("warm-up", "no pleural effusion .")])  # first-call set-up belongs to loading
         return predictor
 
-    def predict(self, docs: list[Document], batch_size: int = 16) -> list[Document]:
-        """Copies of ``docs`` with predicted entities (ids 1, 2, ... in token order) and relations."""
+    def predict(self, docs: list[Document], batch_size: int = 64, rows: int | None = None) -> list[Document]:
+        """Copies of ``docs`` with predicted entities (ids 1, 2, ... in token order) and relations
+        (``rows``: see ``predict_documents``)."""
         return predict_documents(self.tokenizer, self.encoder, self.heads, docs, self.card["window"], batch_size,
-                                 self.card["max_length"])
+                                 self.card["max_length"], rows)
 
     def describe(self) -> dict[str, Any]:
+        """The model for a run's manifest: where it is, its encoder, and how its epoch was chosen
+        (``dev``: the chosen epoch's dev scores, None when it was trained without a dev set)."""
+        best = self.card.get("best") or {}
         return {"name": "span", "model": str(self.folder), "encoder": self.card["encoder"],
                 "labels": self.card["labels"], "window": self.card["window"], "dtype": str(self.dtype),
                 "parameters": sum(p.numel() for p in self.encoder.parameters()) +
                 sum(p.numel() for p in self.heads.parameters()),
-                "dev": self.card.get("best")}
+                "dev": best if "dev_entity_f1" in best else None,
+                "epoch_selection": self.card.get("epoch_selection", "best dev entity F1 + relation F1")}
 
     def close(self) -> None:
         del self.encoder, self.heads

@@ -1,5 +1,6 @@
 """Fine-tuning the span baseline: BIO tagging loss plus relation-pair loss on gold entities, the best
-epoch chosen by dev entity F1 + relation F1 (the project's own metrics), saved as a folder."""
+epoch chosen by dev entity F1 + relation F1 (the project's own metrics), or the last epoch when there
+is no dev set, saved as a folder."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ from llmgraph.span.tags import encode_tags, tag_set
 
 HEAD_SETTINGS = {"label_dim": 32, "distance_dim": 16, "pair_hidden": 256}
 RELATION_WEIGHT = 3.0
+ON_DEV = "best dev entity F1 + relation F1"
+NO_DEV = "last epoch (no dev set: the epoch was not chosen on a dev set)"
 
 
 def _pair_targets(doc: Document, pairs: torch.Tensor) -> torch.Tensor:
@@ -70,20 +73,43 @@ def _relation_window(docs: list[Document]) -> tuple[int, float]:
     return window, sum(distance <= window for distance in distances) / len(distances)
 
 
-def train_span(train_docs: list[Document], dev_docs: list[Document], out_dir: str | Path, encoder: str | None = None,
-               epochs: int = 10, batch_size: int = 16, lr: float = 1e-4, head_lr: float = 2e-3, seed: int = 0,
-               max_length: int = 512, progress: bool = True) -> dict[str, Any]:
-    """Fine-tune the encoder and heads on ``train_docs``; keep the epoch that scores best on ``dev_docs``.
+def check_training_settings(epochs: int, batch_size: int, lr: float, head_lr: float) -> None:
+    """One-line errors for settings training cannot run with, before the encoder loads."""
+    for name, value in (("epochs", epochs), ("batch size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InputError(f"{name} must be a whole number of at least 1 (got {value!r})")
+    for name, value in (("learning rate", lr), ("head learning rate", head_lr)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+            raise InputError(f"{name} must be a number above 0 (got {value!r})")
+
+
+def _dev_reports(dev_docs: list[Document] | None) -> list[Document] | None:
+    """The dev reports with text; None (no dev set) stays None, a dev set without reports is an error."""
+    if dev_docs is None:
+        return None
+    with_text = [doc for doc in dev_docs if doc.tokens]
+    if not with_text:
+        raise InputError("the dev set has no reports (with text) to choose the epoch on; "
+                         "give a dev file with reports, or none to keep the last epoch")
+    return with_text
+
+
+def train_span(train_docs: list[Document], dev_docs: list[Document] | None, out_dir: str | Path,
+               encoder: str | None = None, epochs: int = 10, batch_size: int = 16, lr: float = 1e-4,
+               head_lr: float = 2e-3, seed: int = 0, max_length: int = 512, progress: bool = True) -> dict[str, Any]:
+    """Fine-tune the encoder and heads on ``train_docs``; keep the epoch that scores best on ``dev_docs``
+    (None: no dev set, keep the last epoch and record no dev scores).
 
     Returns the training record also written to ``out_dir/span_model.json``.
     """
+    check_training_settings(epochs, batch_size, lr, head_lr)
     train_docs = [doc for doc in train_docs if doc.tokens]
     if not train_docs:
         raise InputError("no training reports with text")
-    dev_docs = [doc for doc in dev_docs if doc.tokens] or train_docs
     labels = sorted({entity.label for doc in train_docs for entity in doc.entities})
     if not labels:
         raise InputError("the training reports have no entities")
+    dev_docs = _dev_reports(dev_docs)
     started = time.perf_counter()
     torch.manual_seed(seed)
     random.seed(seed)
@@ -104,7 +130,7 @@ def train_span(train_docs: list[Document], dev_docs: list[Document], out_dir: st
         total = 0.0
         for start in range(0, len(order), batch_size):
             batch = order[start:start + batch_size]
-            vectors = token_vectors(tokenizer, model, [doc.tokens for doc in batch], max_length)
+            vectors = token_vectors(tokenizer, model, [doc.tokens for doc in batch], max_length, rows=0)
             loss = sum(_loss(doc, v, heads, window) for doc, v in zip(batch, vectors)) / len(batch)
             optimizer.zero_grad()
             loss.backward()
@@ -115,16 +141,22 @@ def train_span(train_docs: list[Document], dev_docs: list[Document], out_dir: st
             bar.update(1)
         model.eval()
         heads.eval()
+        history.append({"epoch": epoch, "train_loss": total / len(train_docs)})
+        if dev_docs is None:
+            best = history[-1]
+            bar.set_postfix(loss=f"{total / len(train_docs):.3f}")
+            continue
         dev = _scores(dev_docs, predict_documents(tokenizer, model, heads, dev_docs, window, max_length=max_length))
-        history.append({"epoch": epoch, "train_loss": total / len(train_docs), **{f"dev_{k}": v for k, v in dev.items()}})
+        history[-1] |= {f"dev_{k}": v for k, v in dev.items()}
         bar.set_postfix(loss=f"{total / len(train_docs):.3f}", dev_entity_f1=f"{dev['entity_f1']:.3f}",
                         dev_relation_f1=f"{dev['relation_f1']:.3f}")
         if best is None or dev["entity_f1"] + dev["relation_f1"] > best["dev_entity_f1"] + best["dev_relation_f1"]:
             best = history[-1]
             best_state = (copy.deepcopy(model.state_dict()), copy.deepcopy(heads.state_dict()))
     bar.close()
-    model.load_state_dict(best_state[0])
-    heads.load_state_dict(best_state[1])
+    if best_state is not None:  # else the last epoch's weights, as they are
+        model.load_state_dict(best_state[0])
+        heads.load_state_dict(best_state[1])
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir / "encoder")
@@ -134,10 +166,10 @@ def train_span(train_docs: list[Document], dev_docs: list[Document], out_dir: st
         "llmgraph": __version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "encoder": DEFAULT_ENCODER if encoder is None else str(encoder), "labels": labels, "tags": heads.tags,
         "heads": HEAD_SETTINGS, "window": window, "window_coverage": coverage, "max_length": max_length,
-        "training": {"train_reports": len(train_docs), "dev_reports": len(dev_docs), "epochs": epochs,
-                     "batch_size": batch_size, "lr": lr, "head_lr": head_lr, "seed": seed,
+        "training": {"train_reports": len(train_docs), "dev_reports": None if dev_docs is None else len(dev_docs),
+                     "epochs": epochs, "batch_size": batch_size, "lr": lr, "head_lr": head_lr, "seed": seed,
                      "seconds": time.perf_counter() - started},
-        "history": history, "best": best,
+        "history": history, "best": best, "epoch_selection": NO_DEV if dev_docs is None else ON_DEV,
         "versions": {"torch": torch.__version__, "transformers": metadata.version("transformers"),
                      "python": platform.python_version()},
     }

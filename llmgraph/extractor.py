@@ -7,8 +7,8 @@ RadGraph documents, plus a manifest of the run (settings, versions, timings, tok
 from __future__ import annotations
 
 import itertools
-import json
 import platform
+import re
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -20,16 +20,21 @@ from llmgraph import __version__
 from llmgraph.backends import Backend, Decoding, GenerationRequest, create_backend, default_backend
 from llmgraph.document import Document, document_from_report
 from llmgraph.errors import InputError
+from llmgraph.formats import read_radgraph
 from llmgraph.grammar import MAX_ENTITIES, GrammarMode, constraint_for, output_schema
 from llmgraph.ground import ground, parse_output
 from llmgraph.labels import RADGRAPH_LABELS, XL_LABELS, LabelSet
-from llmgraph.prompting import PromptTemplate, select_examples
+from llmgraph.prompting import PromptTemplate, sample_gold_path, select_examples
 
 
 # Counts every run reports, zero or not (grounding adds how each kept entity was found).
 COUNT_KEYS = ("reports", "reports_ok", "reports_failed", "prompt_tokens", "completion_tokens", "entities_generated",
               "entities_kept", "entities_dropped_ungrounded", "entities_dropped_duplicate", "relations_generated",
-              "relations_kept", "relations_dropped", "retries_for_length")
+              "relations_kept", "relations_dropped", "retries_for_length", "exemplars_used",
+              "reports_with_fewer_exemplars")
+# Longer reports are refused per report by every system (LLM, span, radgraph package), before any model sees them.
+MAX_REPORT_WORDS = 2000
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 @dataclass
@@ -46,7 +51,7 @@ class ExtractionConfig:
     decoding: Decoding = field(default_factory=Decoding)
     batch_size: int = 32
     max_entities: int = MAX_ENTITIES  # bound of the static schema's entity list
-    max_report_words: int = 2000  # longer reports are refused per report, before any prompt is built
+    max_report_words: int = MAX_REPORT_WORDS  # longer reports are refused per report, before any prompt is built
     fuzzy: bool = False
     backend_options: dict[str, Any] = field(default_factory=dict)
 
@@ -64,15 +69,41 @@ class ExtractionRun:
     seconds: dict[str, float]
 
 
+def unicode_problem(text: str | None) -> str | None:
+    """Why ``text`` cannot be encoded as UTF-8 (a lone surrogate, which tokenizers and servers reject), or None."""
+    found = _SURROGATE.search(text or "")
+    if found is None:
+        return None
+    return f"text is not valid Unicode (lone surrogate U+{ord(found.group()):04X} at character {found.start()})"
+
+
 def report_problem(doc: Document, max_words: int | None = None) -> str | None:
-    """Why a report cannot be extracted at all (no text, too long, a reader's note), or None."""
+    """Why a report cannot be extracted at all (a reader's note, invalid Unicode, no text, more than
+    ``max_words`` tokens), or None. Every system asks this of every report before predicting it."""
     if doc.meta.get("problem"):
         return doc.meta["problem"]
+    problem = unicode_problem(doc.source_text if doc.source_text is not None else doc.text)
+    if problem:
+        return problem
     if not doc.tokens:
         return "empty report"
     if max_words is not None and len(doc.tokens) > max_words:
         return f"report too long ({len(doc.tokens)} tokens > {max_words})"
     return None
+
+
+def check_exemplar_pool(shots: int, pool: list[Document], source: str | Path | None = None) -> None:
+    """Refuse, before any model loads, a pool that cannot give ``shots`` exemplars per report: one without
+    annotated reports, or with fewer annotated reports than ``shots``. ``source`` names the pool's file."""
+    if not shots:
+        return
+    annotated = sum(1 for doc in pool if doc.entities)
+    if not annotated:
+        where = "" if source else ": give a gold file with --examples"
+        raise InputError(f"shots {shots} needs exemplars, but the exemplar pool has no annotated reports{where}",
+                         source)
+    if shots > annotated:
+        raise InputError(f"shots {shots} is more than the {annotated} annotated reports of the exemplar pool", source)
 
 
 def new_run() -> ExtractionRun:
@@ -92,21 +123,27 @@ def _versions() -> dict[str, str]:
 class Extractor:
     """Runs the pipeline on batches of documents with one backend and one prompt."""
 
-    def __init__(self, config: ExtractionConfig, examples: list[Document] = (), backend: Backend | None = None):
+    def __init__(self, config: ExtractionConfig, examples: list[Document] = (), backend: Backend | None = None,
+                 examples_source: str | Path | None = None):
+        """``examples``: the exemplar pool (a gold file's documents, ``examples_source`` names the file)."""
         self.config = config
         self.prompt = PromptTemplate.load(config.prompt)
         self.examples = list(examples)
-        if config.shots and not self.examples:
-            raise InputError(f"--shots {config.shots} needs exemplars: give a gold file with --examples")
+        check_exemplar_pool(config.shots, self.examples, examples_source)
         self.schema = output_schema(config.labels(), config.max_entities)
         started = time.perf_counter()
         self.backend = backend or create_backend(config.backend or default_backend(), config.model,
                                                  config.decoding, **config.backend_options)
         self.load_seconds = time.perf_counter() - started
 
-    def request_for(self, doc: Document, max_tokens: int | None = None) -> GenerationRequest:
-        """The prompt and constraint for one report."""
-        examples = select_examples(self.examples, doc, self.config.shots, self.config.exemplar_strategy)
+    def exemplars_for(self, doc: Document) -> list[Document]:
+        """The exemplars of one report: ``shots`` of them, one fewer when the report is itself in the pool."""
+        return select_examples(self.examples, doc, self.config.shots, self.config.exemplar_strategy)
+
+    def request_for(self, doc: Document, max_tokens: int | None = None,
+                    examples: list[Document] | None = None) -> GenerationRequest:
+        """The prompt and constraint for one report (``examples``: its exemplars, if already chosen)."""
+        examples = self.exemplars_for(doc) if examples is None else examples
         messages = self.prompt.render(doc, self.config.label_set, examples)
         constraint = constraint_for(doc, self.config.grammar, self.config.labels(), self.config.max_entities)
         return GenerationRequest(messages, constraint, max_tokens)
@@ -142,7 +179,10 @@ class Extractor:
         if not pending:
             return documents, errors
         started = time.perf_counter()
-        requests = [self.request_for(doc) for doc in pending]
+        chosen = [self.exemplars_for(doc) for doc in pending]
+        run.counts["exemplars_used"] += sum(len(examples) for examples in chosen)
+        run.counts["reports_with_fewer_exemplars"] += sum(len(examples) < self.config.shots for examples in chosen)
+        requests = [self.request_for(doc, examples=examples) for doc, examples in zip(pending, chosen)]
         run.seconds["prompt_and_grammar"] += time.perf_counter() - started
         started = time.perf_counter()
         generations = self.backend.generate(requests)
@@ -184,7 +224,9 @@ class Extractor:
             "llmgraph": __version__,
             "backend": self.backend.describe(),
             "prompt": {"file": str(self.prompt.path), "sha256": self.prompt.sha256, "shots": config.shots,
-                       "exemplar_strategy": config.exemplar_strategy, "exemplar_pool": len(self.examples)},
+                       "exemplar_strategy": config.exemplar_strategy, "exemplar_pool": len(self.examples),
+                       "exemplars_used": run.counts["exemplars_used"],
+                       "reports_with_fewer_exemplars": run.counts["reports_with_fewer_exemplars"]},
             "label_set": config.label_set.value,
             "grammar": config.grammar.value,
             "max_entities": config.max_entities,
@@ -206,22 +248,23 @@ class Extractor:
 
 
 def extract(reports: Iterable[str | Document], config: ExtractionConfig | None = None,
-            examples: list[Document] = (), backend: Backend | None = None) -> list[Document]:
-    """Python API: RadGraph documents for raw report strings (or unannotated documents).
+            examples: list[Document] | None = None, backend: Backend | None = None) -> list[Document]:
+    """Python API: RadGraph documents for raw report strings (or documents, whose annotations are ignored).
 
-    Reports that fail are left out; use ``Extractor`` directly to see why.
+    The defaults are the command line's: the embedded model, ``few-shot`` with 3 exemplars drawn
+    from the sample gold set (``examples`` gives another pool; a report is never its own
+    exemplar), the per-report grammar. Reports that fail are left out; use ``Extractor`` directly
+    to see why.
     """
     docs = [r if isinstance(r, Document) else document_from_report(str(i), r) for i, r in enumerate(reports)]
-    config = config or ExtractionConfig(shots=0, prompt="zero-shot")
-    extractor = Extractor(config, examples, backend)
+    config = config or ExtractionConfig()
+    source = None
+    if examples is None and config.shots:
+        source = sample_gold_path()
+        examples = read_radgraph(source)
+    extractor = Extractor(config, examples or [], backend, source)
     try:
         return extractor.run(docs).documents
     finally:
         if backend is None:
             extractor.close()
-
-
-def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
-    from llmgraph.formats import write_atomic
-
-    write_atomic(path, json.dumps(manifest, indent=2, default=str) + "\n")
