@@ -1,3 +1,33 @@
-"""llmgraph: RadGraph graphs from radiology reports with open LLMs."""
+"""llmgraph: RadGraph graphs from radiology reports with open LLMs, and the harness that measures them.
+
+The public Python API (each name is imported on first use, so ``import llmgraph`` stays light)::
+
+    import llmgraph
+
+    gold = llmgraph.read_radgraph("eval/data/sample_gold.json")
+    predicted = llmgraph.extract(gold[:4])                      # the embedded model, few-shot, per-report grammar
+    scores = llmgraph.evaluate(gold[:4], predicted)             # micro-F1, F1RadGraph, bootstrap CIs
+    llmgraph.write_viewer("viewer.html", predicted, gold[:4])   # the predictions against the gold
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
 
 __version__ = "0.1.0"
+
+_API = {
+    "extract": "llmgraph.extractor", "ExtractionConfig": "llmgraph.extractor", "Extractor": "llmgraph.extractor",
+    "Document": "llmgraph.document", "Entity": "llmgraph.document", "Relation": "llmgraph.document",
+    "read_radgraph": "llmgraph.formats", "write_radgraph": "llmgraph.formats", "load_documents": "llmgraph.inputs",
+    "evaluate": "llmgraph.metrics", "write_viewer": "llmgraph.viz", "InputError": "llmgraph.errors",
+    "LabelSet": "llmgraph.labels", "Decoding": "llmgraph.backends",
+}
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        return getattr(import_module(_API[name]), name)
+    raise AttributeError(f"module 'llmgraph' has no attribute {name!r}")

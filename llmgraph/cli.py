@@ -1,40 +1,167 @@
-"""The ``llmgraph`` command line."""
+"""The ``llmgraph`` command line: a thin layer over the library.
+
+Each command checks its options and its output path before any work starts, calls the library,
+and prints. Every bad input, from any command, ends as one line on stderr (``llmgraph: FILE:
+report ID: problem``) and exit code 2: the handler is ``Commands.main``, in one place.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sys
-import time
+from enum import Enum
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperCommand, TyperGroup
 
-from llmgraph.backends import BACKENDS, default_backend
+from llmgraph import __version__
+from llmgraph.backends import default_backend
 from llmgraph.document import Document
 from llmgraph.errors import InputError
 from llmgraph.formats import read_radgraph, write_radgraph
 from llmgraph.grammar import GrammarMode
-from llmgraph.inputs import iter_documents, load_documents
+from llmgraph.inputs import iter_documents
 from llmgraph.labels import LabelSet
 from llmgraph.metrics import evaluate as evaluate_documents
+from llmgraph.metrics import evaluate_files
+from llmgraph.outputs import check_output
 from llmgraph.reports import ReportOptions
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="RadGraph graphs from radiology reports with open LLMs.")
-console = Console()
 
-LabelerOption = typer.Option(None, "--labeler", help="For test files with labeler_1/labeler_2: 1, 2 or both.")
+class _PlainHelp:
+    """``--help`` shown as the flag it is (typer would show a ``<bool>`` value)."""
+
+    def get_help_option(self, ctx):  # noqa: ANN001, ANN201
+        option = super().get_help_option(ctx)  # type: ignore[misc]
+        if option is not None:
+            option.metavar = ""
+        return option
 
 
-def _fail(error: InputError) -> None:
-    typer.echo(f"llmgraph: {error}", err=True)
-    raise typer.Exit(2)
+class Command(_PlainHelp, TyperCommand):
+    """One llmgraph command."""
+
+
+class Commands(_PlainHelp, TyperGroup):
+    """llmgraph's commands; whatever goes wrong ends in one line on stderr."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # noqa: ANN001
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            code = code if isinstance(code, int) else 0
+        except typer.TyperException as error:  # a bad option: name the command and what is wrong
+            if type(error).__name__ == "NoArgsIsHelpError":  # `llmgraph` alone: its help
+                typer.echo(error.format_message())
+                code = 0
+            else:
+                where = error.ctx.command_path if getattr(error, "ctx", None) else "llmgraph"
+                typer.echo(f"{where}: {error.format_message()} (see {where} --help)", err=True)
+                code = error.exit_code
+        except InputError as error:
+            typer.echo(f"llmgraph: {error}", err=True)
+            code = 2
+        except OSError as error:  # a file system problem no command foresaw: still one line
+            typer.echo(f"llmgraph: {InputError(error.strerror or str(error), error.filename)}", err=True)
+            code = 2
+        except typer.Abort:
+            typer.echo("llmgraph: aborted", err=True)
+            code = 130
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+app = typer.Typer(cls=Commands, add_completion=False, no_args_is_help=True,
+                  help="RadGraph graphs from radiology reports with open LLMs, and the harness that measures them.")
+
+INPUT, OUTPUT, SYSTEM, PROMPT, DECODING, SERVER, RESUME = (
+    "Input", "Output", "System", "LLM prompt", "LLM decoding", "OpenAI-compatible servers", "Resume and locks")
+
+
+class Backend(str, Enum):
+    """Kinds of system ``extract`` can run."""
+
+    VLLM = "vllm"
+    TRANSFORMERS = "transformers"
+    OPENAI = "openai"
+    SPAN = "span"
+    RADGRAPH = "radgraph"
+
+
+class Exemplars(str, Enum):
+    FIXED = "fixed"
+    NEAREST = "nearest"
+
+
+class GrammarBackend(str, Enum):
+    GUIDANCE = "guidance"
+    XGRAMMAR = "xgrammar"
+
+
+class TxtLayout(str, Enum):
+    AUTO = "auto"
+    LINES = "lines"
+    BLOCKS = "blocks"
+
+
+class _Stderr(logging.Handler):
+    """llmgraph's warnings (and info with --verbose) as ``llmgraph: ...`` lines on the current stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        typer.echo(f"llmgraph: {record.getMessage()}", err=True)
+
+
+_HANDLER = _Stderr()
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"llmgraph {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", metavar="", help="Show progress notes and the engines' (vLLM's) log lines on stderr."),
+    version: bool = typer.Option(False, "--version", metavar="", callback=_version, is_eager=True, help="Show the version and exit."),
+) -> None:
+    """RadGraph graphs from radiology reports with open LLMs, and the harness that measures them."""
+    logger = logging.getLogger("llmgraph")
+    if _HANDLER not in logger.handlers:
+        logger.addHandler(_HANDLER)
+        logger.propagate = False
+    logger.setLevel(logging.INFO if verbose else logging.WARNING)
+    if verbose:
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "INFO")
+
+
+def _console() -> Console:
+    """Rich output on stdout: the terminal's width, or unbounded when piped (no wrapped cells, no cut names)."""
+    return Console(highlight=False) if sys.stdout.isatty() else Console(width=100_000, highlight=False)
+
+
+def _flag(help: str, *names: str, panel: str | None = None) -> Any:
+    """An on/off option (shown without a value)."""
+    return typer.Option(False, *names, metavar="", help=help, rich_help_panel=panel)
+
+
+def _labeler_option(panel: str | None = None) -> Any:
+    return typer.Option(None, "--labeler", metavar="1|2|both", rich_help_panel=panel,
+                        help="For test files with labeler_1/labeler_2 annotations: which labeler's to use.")
 
 
 def _sections(sections: Optional[str]) -> tuple[str, ...]:
-    return tuple(name.strip().lower() for name in sections.split(",")) if sections else ()
+    return tuple(name.strip().lower() for name in sections.split(",")) if sections is not None else ()
+
+
+def _report_options(text_column, id_column, modality, sections, txt_layout) -> ReportOptions:  # noqa: ANN001
+    return ReportOptions(text_column, id_column, modality, _sections(sections), txt_layout.value)
 
 
 def _ci(result: dict, name: str) -> str:
@@ -43,6 +170,7 @@ def _ci(result: dict, name: str) -> str:
 
 
 def _print_evaluation(result: dict) -> None:
+    console = _console()
     headline = Table(title=f"{result['n_reports']} reports, label set {result['label_set']}, "
                            f"{int(result['bootstrap']['confidence'] * 100)}% bootstrap CI")
     for column in ("metric", "value", "CI", "precision", "recall"):
@@ -76,153 +204,206 @@ def _print_evaluation(result: dict) -> None:
                       ("unmatched_predictions", "predictions had no gold report (ignored)")):
         if result[key]:
             console.print(f"note: {len(result[key])} {what}: {', '.join(result[key][:5])}"
-                          f"{' ...' if len(result[key]) > 5 else ''}")
+                          f"{' ...' if len(result[key]) > 5 else ''}", markup=False)
 
 
-@app.command()
+@app.command(cls=Command)
 def evaluate(
-    gold: Path = typer.Option(..., "--gold", help="Gold RadGraph JSON/JSONL."),
-    pred: Path = typer.Option(..., "--pred", help="Predicted RadGraph JSON/JSONL."),
-    labeler: Optional[str] = LabelerOption,
+    gold: Path = typer.Option(..., "--gold", metavar="FILE", help="Gold RadGraph JSON/JSONL."),
+    pred: Path = typer.Option(..., "--pred", metavar="FILE", help="Predicted RadGraph JSON/JSONL."),
+    labeler: Optional[str] = _labeler_option(),
     pred_labeler: Optional[str] = typer.Option(
-        None, "--pred-labeler", help="Labeler of a test file used as predictions (2 vs --labeler 1: the human ceiling)."),
+        None, "--pred-labeler", metavar="1|2", help="Labeler of a test file used as predictions (2 vs --labeler 1: the human ceiling)."),
     labels: Optional[LabelSet] = typer.Option(None, "--labels", help="Score in this label set (default: as the files, or 1.0 when they differ)."),
-    samples: int = typer.Option(1000, "--bootstrap", help="Bootstrap samples for the confidence intervals (0: none)."),
-    seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+    samples: int = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap samples for the confidence intervals (0: none)."),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1, help="Seed of the bootstrap resamples."),
+    as_json: bool = _flag("Print one JSON object instead of tables.", "--json"),
 ) -> None:
     """Score predictions against gold: entity/relation micro-F1, F1RadGraph, bootstrap CIs."""
-    try:
-        result = evaluate_documents(read_radgraph(gold, labeler), read_radgraph(pred, pred_labeler),
-                                    label_set=labels, samples=samples, seed=seed)
-    except InputError as error:
-        _fail(error)
+    result = evaluate_files(gold, pred, labeler, pred_labeler, label_set=labels, samples=samples, seed=seed)
     if as_json:
         typer.echo(json.dumps(result))
     else:
         _print_evaluation(result)
 
 
-@app.command()
+def _writable_reports(docs: Iterator[Document], skipped: dict[str, str]) -> Iterator[Document]:
+    """The documents that can be written; a report a reader could not use (no chosen section ...) is
+    left out and recorded in ``skipped``, as ``extract`` fails it alone."""
+    for doc in docs:
+        if doc.meta.get("problem"):
+            skipped[doc.id] = doc.meta["problem"]
+        else:
+            yield doc
+
+
+def _print_skipped(skipped: dict[str, str], what: str) -> None:
+    for doc_id, problem in list(skipped.items())[:10]:
+        typer.echo(f"  report {doc_id}: {problem}", err=True)
+    if len(skipped) > 10:
+        typer.echo(f"  ... and {len(skipped) - 10} more {what}", err=True)
+
+
+@app.command(cls=Command)
 def convert(
-    source: Path = typer.Argument(..., help="RadGraph JSON/JSONL, or plain reports (.txt, .csv, .jsonl)."),
-    output: Path = typer.Option(..., "-o", "--output", help="Output .json (RadGraph) or .jsonl (one document per line)."),
-    labeler: Optional[str] = LabelerOption,
+    source: Path = typer.Argument(..., metavar="INPUT", help="RadGraph JSON/JSONL, or plain reports (.txt, .csv, .jsonl)."),
+    output: Path = typer.Option(..., "-o", "--output", metavar="FILE", help="Output .json (RadGraph) or .jsonl (one document per line)."),
+    labeler: Optional[str] = _labeler_option(),
     labels: Optional[LabelSet] = typer.Option(None, "--labels", help="Map entity labels into this label set."),
-    text_column: Optional[str] = typer.Option(None, "--text-column", help="Report text column of a .csv/.jsonl."),
-    id_column: Optional[str] = typer.Option(None, "--id-column", help="Report id column of a .csv/.jsonl."),
+    text_column: Optional[str] = typer.Option(None, "--text-column", help="Report text column of a .csv/.jsonl (default: report, text or report_text)."),
+    id_column: Optional[str] = typer.Option(None, "--id-column", help="Report id column of a .csv/.jsonl (default: id, report_id or study_id; else the row number)."),
     modality: Optional[str] = typer.Option(None, "--modality", help="Modality of every report (CXR, CT, MR, US, ...)."),
     sections: Optional[str] = typer.Option(None, "--sections", help="Keep only these sections, e.g. findings,impression."),
+    txt_layout: TxtLayout = typer.Option(TxtLayout.AUTO, "--txt-layout", help="A .txt file holds one report per line, reports separated by blank lines, or either (detected, with a note)."),
 ) -> None:
     """Read any supported input, validate it, and write RadGraph JSON or JSONL (plain reports come out tokenized)."""
-    options = ReportOptions(text_column, id_column, modality, _sections(sections))
-    try:
-        docs = load_documents(source, labeler, options)
-        if labels is not None:
-            docs = [doc.with_labels(labels) for doc in docs]
-        write_radgraph(docs, output)
-    except InputError as error:
-        _fail(error)
-    typer.echo(f"wrote {len(docs)} documents to {output}", err=True)
+    check_output(output, [source])
+    options = _report_options(text_column, id_column, modality, sections, txt_layout)
+    skipped: dict[str, str] = {}
+    docs = _writable_reports(iter_documents(source, labeler, options, read_ahead=True), skipped)
+    count = write_radgraph((doc.with_labels(labels) for doc in docs) if labels is not None else docs, output)
+    typer.echo(f"wrote {count} documents to {output}" + (f"; {len(skipped)} reports left out:" if skipped else ""),
+               err=True)
+    _print_skipped(skipped, "reports left out")
 
 
-@app.command()
-def extract(
-    source: Path = typer.Argument(..., help="Reports: .txt, .csv, .jsonl, or RadGraph JSON (ids kept, annotations ignored)."),
-    output: Path = typer.Option(..., "-o", "--output", help="Where to write the RadGraph JSON (.json or .jsonl)."),
-    backend: Optional[str] = typer.Option(None, "--backend", help=f"One of {', '.join(BACKENDS)} (LLMs; default: vllm if installed, else transformers), span (a model from train-span) or radgraph (the radgraph package)."),
-    model: Optional[str] = typer.Option(None, "--model", help="Local HF folder, .gguf file, hub-cache id or served model (default: the embedded SmolLM2-135M); with --backend span the train-span folder, with radgraph one of radgraph, radgraph-xl, modern-radgraph-xl, echograph."),
-    prompt: str = typer.Option("few-shot", "--prompt", help="Prompt name in prompts/ (zero-shot, few-shot, guideline) or a .j2 path."),
-    shots: int = typer.Option(3, "--shots", help="Few-shot exemplars per report (0 for none)."),
-    examples: Optional[Path] = typer.Option(None, "--examples", help="Gold RadGraph file to draw exemplars from (default: the sample gold set)."),
-    exemplars: str = typer.Option("fixed", "--exemplars", help="fixed (seeded draw) or nearest (by word overlap)."),
-    labels: LabelSet = typer.Option(LabelSet.RADGRAPH, "--labels", help="Label set the model uses."),
-    grammar: GrammarMode = typer.Option(GrammarMode.REPORT, "--grammar", help="report (per-report grammar), json (static schema) or none."),
-    batch_size: int = typer.Option(32, "--batch-size", help="Reports per backend call."),
-    max_tokens: int = typer.Option(1024, "--max-tokens", help="Generation budget per report (one retry at twice it when an answer is cut); a full graph of a 60-word report is about 650 tokens."),
-    max_entities: int = typer.Option(60, "--max-entities", help="Bound of the entity list under --grammar json."),
-    temperature: float = typer.Option(0.0, "--temperature"),
-    seed: int = typer.Option(0, "--seed"),
-    fuzzy: bool = typer.Option(False, "--fuzzy", help="Also ground entity texts by a bounded fuzzy match."),
-    endpoints: Optional[list[str]] = typer.Option(None, "--endpoint", "--url", help="OpenAI-compatible server for --backend openai (default http://127.0.0.1:8000/v1); repeat it to spread requests over several, with failover."),
-    concurrency: int = typer.Option(16, "--concurrency", help="Requests in flight per endpoint (--backend openai)."),
-    grammar_backend: str = typer.Option("guidance", "--grammar-backend", help="vLLM structured-output backend: guidance or xgrammar."),
-    text_column: Optional[str] = typer.Option(None, "--text-column"),
-    id_column: Optional[str] = typer.Option(None, "--id-column"),
-    modality: Optional[str] = typer.Option(None, "--modality", help="Modality of every report (CXR, CT, MR, US, ...)."),
-    sections: Optional[str] = typer.Option(None, "--sections", help="Keep only these sections, e.g. findings,impression."),
-    labeler: Optional[str] = LabelerOption,
-    gold: Optional[Path] = typer.Option(None, "--gold", help="Score the output against this gold file when done."),
-    retry_failed: bool = typer.Option(False, "--retry-failed", help="Run the reports that failed in an earlier run of this output again."),
-    restart: bool = typer.Option(False, "--restart", help="Throw away an earlier partial run of this output and start over."),
-    force: bool = typer.Option(False, "--force", help="Write even if the output's lock says another run is writing it."),
-    strict: bool = typer.Option(False, "--strict", help="Exit with 1 when any report failed."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
-    shard: Optional[str] = typer.Option(None, "--shard", help="I/N: only the reports of shard I of N (by a hash of the id; I from 0), for job arrays."),
-) -> None:
-    """Extract RadGraph graphs from reports with an LLM under grammar-constrained decoding (or a span model).
+LLM_OPTIONS = ("prompt", "shots", "examples", "exemplars", "labels", "grammar", "max_tokens", "max_entities",
+               "temperature", "seed", "fuzzy", "grammar_backend", "endpoints", "concurrency")
+SERVER_OPTIONS = ("endpoints", "concurrency")
 
-    Finished reports go to OUTPUT.partial.jsonl as they finish; running the same command again
-    after any interruption resumes where it stopped. OUTPUT is written when every report is done.
-    """
-    from llmgraph.backends.openai import DEFAULT_URL
-    from llmgraph.batch import run_batches
-    from llmgraph.shards import in_shard, parse_shard
-    from llmgraph.extract import write_manifest
+
+def _option_names(keys: list[str]) -> str:
+    flags = {"endpoints": "--endpoint"}
+    return ", ".join(flags.get(key, "--" + key.replace("_", "-")) for key in keys)
+
+
+def _check_llm_options(backend: Backend, given: dict[str, Any]) -> None:
+    """Options that the chosen backend would ignore are an error, not silently dropped."""
+    if backend in (Backend.SPAN, Backend.RADGRAPH):
+        wrong = [key for key in LLM_OPTIONS if key in given]
+        if wrong:
+            raise InputError(f"{_option_names(wrong)}: LLM options, which --backend {backend.value} does not take")
+        return
+    wrong = [key for key in SERVER_OPTIONS if key in given] if backend is not Backend.OPENAI else []
+    if wrong:
+        raise InputError(f"{_option_names(wrong)}: options of --backend openai, not --backend {backend.value}")
+    if "grammar_backend" in given and backend is not Backend.VLLM:
+        raise InputError(f"--grammar-backend: an option of --backend vllm, not --backend {backend.value}")
+    if given.get("shots") == 0 and "examples" in given:
+        raise InputError("--examples: exemplars are not used with --shots 0")
+
+
+def _llm_settings(backend: Backend | None, model: str | None, given: dict[str, Any]) -> dict[str, Any]:
+    """The experiment-file keys of an LLM system, from the options given (the rest keep their defaults)."""
+    settings: dict[str, Any] = {"backend": backend.value if backend else None, "model": model}
+    renamed = {"endpoints": "url"}
+    for key in ("prompt", "shots", "exemplars", "labels", "grammar", "max_entities", "fuzzy", "grammar_backend",
+                "endpoints", "concurrency", "batch_size"):
+        if key in given:
+            value = given[key]
+            settings[renamed.get(key, key)] = value.value if isinstance(value, Enum) else value
+    decoding = {key: given[key] for key in ("temperature", "max_tokens", "seed") if key in given}
+    return settings | ({"decoding": decoding} if decoding else {})
+
+
+def _build_system(backend: Backend | None, model: str | None, batch_size: int | None, given: dict[str, Any],
+                  labeler: str | None) -> Any:
+    """The system ``extract`` runs: an LLM configuration, a span model or a radgraph package model."""
     from llmgraph.prompting import sample_gold_path
     from llmgraph.systems import LLMSystem, extraction_config, radgraph_system, span_system
 
-    backend = backend or default_backend()
-    started = time.perf_counter()
+    if backend is Backend.SPAN:
+        if not model:
+            raise InputError("--backend span needs --model DIR (a folder written by llmgraph train-span)")
+        return span_system(model, batch_size or 32)
+    if backend is Backend.RADGRAPH:
+        return radgraph_system(model or "radgraph-xl")
+    config = extraction_config(_llm_settings(backend, model, given | ({"batch_size": batch_size} if batch_size else {})))
+    source = given.get("examples") or sample_gold_path()
+    pool = read_radgraph(source, labeler or "1") if config.shots else []
+    return LLMSystem(config, pool, examples_source=source)
+
+
+@app.command(cls=Command)
+def extract(
+    source: Path = typer.Argument(..., metavar="INPUT", help="Reports: .txt, .csv, .jsonl, or RadGraph JSON (ids kept, annotations ignored)."),
+    output: Path = typer.Option(..., "-o", "--output", metavar="FILE", help="Where to write the RadGraph JSON (.json or .jsonl).", rich_help_panel=OUTPUT),
+    gold: Optional[Path] = typer.Option(None, "--gold", metavar="FILE", help="Score the output against this gold file when done (checked first).", rich_help_panel=OUTPUT),
+    strict: bool = _flag("Exit with 1 when any report failed.", "--strict", panel=OUTPUT),
+    quiet: bool = _flag("No progress bar.", "--quiet", "-q", panel=OUTPUT),
+    text_column: Optional[str] = typer.Option(None, "--text-column", help="Report text column of a .csv/.jsonl (default: report, text or report_text).", rich_help_panel=INPUT),
+    id_column: Optional[str] = typer.Option(None, "--id-column", help="Report id column of a .csv/.jsonl (default: id, report_id or study_id; else the row number).", rich_help_panel=INPUT),
+    modality: Optional[str] = typer.Option(None, "--modality", help="Modality of every report (CXR, CT, MR, US, ...).", rich_help_panel=INPUT),
+    sections: Optional[str] = typer.Option(None, "--sections", help="Keep only these sections, e.g. findings,impression.", rich_help_panel=INPUT),
+    txt_layout: TxtLayout = typer.Option(TxtLayout.AUTO, "--txt-layout", help="A .txt file holds one report per line, reports separated by blank lines, or either (detected, with a note).", rich_help_panel=INPUT),
+    labeler: Optional[str] = _labeler_option(INPUT),
+    shard: Optional[str] = typer.Option(None, "--shard", metavar="I/N", help="Only the reports of shard I of N (by a hash of the id; I from 0), for job arrays.", rich_help_panel=INPUT),
+    backend: Optional[Backend] = typer.Option(None, "--backend", help="vllm, transformers or openai run an LLM (default: vllm if installed, else transformers); span runs a model from train-span; radgraph the radgraph package's.", rich_help_panel=SYSTEM),
+    model: Optional[str] = typer.Option(None, "--model", help="LLM: a local HF folder, .gguf file, hub-cache id or served model (default: the embedded SmolLM2-135M). span: the train-span folder. radgraph: radgraph, radgraph-xl, modern-radgraph-xl or echograph.", rich_help_panel=SYSTEM),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Reports per backend call [default: 32].", rich_help_panel=SYSTEM),
+    prompt: Optional[str] = typer.Option(None, "--prompt", help="A shipped prompt (zero-shot, few-shot, guideline) or the path of a .j2 file [default: few-shot].", rich_help_panel=PROMPT),
+    shots: Optional[int] = typer.Option(None, "--shots", min=0, help="Exemplars per report, 0 for none [default: 3].", rich_help_panel=PROMPT),
+    examples: Optional[Path] = typer.Option(None, "--examples", metavar="FILE", help="Gold RadGraph file to draw exemplars from [default: the sample gold set].", rich_help_panel=PROMPT),
+    exemplars: Optional[Exemplars] = typer.Option(None, "--exemplars", help="A fixed seeded draw, or the nearest by word overlap [default: fixed].", rich_help_panel=PROMPT),
+    labels: Optional[LabelSet] = typer.Option(None, "--labels", help="Label set the model uses [default: radgraph].", rich_help_panel=PROMPT),
+    grammar: Optional[GrammarMode] = typer.Option(None, "--grammar", help="report: a grammar per report; json: the static schema; none: free text [default: report].", rich_help_panel=DECODING),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1, help="Generation budget per report, one retry at twice it when an answer is cut; a full graph of a 60-word report is about 650 tokens [default: 1024].", rich_help_panel=DECODING),
+    max_entities: Optional[int] = typer.Option(None, "--max-entities", min=1, help="Bound of the entity list under --grammar json [default: 60].", rich_help_panel=DECODING),
+    temperature: Optional[float] = typer.Option(None, "--temperature", min=0.0, help="Sampling temperature, 0 for greedy [default: 0].", rich_help_panel=DECODING),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, max=2**32 - 1, help="Sampling seed [default: 0].", rich_help_panel=DECODING),
+    fuzzy: Optional[bool] = typer.Option(None, "--fuzzy", metavar="", help="Also ground entity texts by a bounded fuzzy match.", rich_help_panel=DECODING),
+    grammar_backend: Optional[GrammarBackend] = typer.Option(None, "--grammar-backend", help="vLLM's structured-output backend [default: guidance].", rich_help_panel=DECODING),
+    endpoints: Optional[list[str]] = typer.Option(None, "--endpoint", "--url", metavar="URL", help="An OpenAI-compatible server (default http://127.0.0.1:8000/v1); repeat it to spread requests over several, with failover.", rich_help_panel=SERVER),
+    concurrency: Optional[int] = typer.Option(None, "--concurrency", min=1, help="Requests in flight per server [default: 16].", rich_help_panel=SERVER),
+    retry_failed: bool = _flag("Run the reports that failed in an earlier run of this output again.", "--retry-failed", panel=RESUME),
+    restart: bool = _flag("Throw away an earlier partial run of this output and start over.", "--restart", panel=RESUME),
+    force: bool = _flag("Write even if the output's lock says another run is writing it.", "--force", panel=RESUME),
+) -> None:
+    """Extract RadGraph graphs from reports with an LLM under grammar-constrained decoding (or a span model).
+
+    Finished reports go to OUTPUT.partial.jsonl as they finish; running the same command again after any interruption resumes where it stopped (a report whose text changed runs again). OUTPUT is written when every report is done.
+    """
+    from llmgraph.batch import run_extraction
+    from llmgraph.shards import in_shard, parse_shard
+
+    given = {key: value for key, value in locals().items() if key in LLM_OPTIONS and value is not None}
+    backend = backend or Backend(default_backend())
+    _check_llm_options(backend, given)
+    check_output(output, [source, gold, examples])
+    options = _report_options(text_column, id_column, modality, sections, txt_layout)
+    index, count = parse_shard(shard) if shard else (0, 1)
+    gold_docs = read_radgraph(gold, labeler) if gold is not None else None  # a bad gold file fails before the run
+
+    def reports() -> Iterator[Document]:  # the input, read as it is needed (input annotations are ignored)
+        empty = True
+        for doc in iter_documents(source, labeler or "1", options):
+            empty = False
+            if in_shard(doc.id, index, count):
+                yield doc
+        if empty:
+            raise InputError("no reports", source)
+
+    system = _build_system(backend, model, batch_size, given, labeler)
     try:
-        options = ReportOptions(text_column, id_column, modality, _sections(sections))
-        index, count = parse_shard(shard) if shard else (0, 1)
-
-        def reports() -> Iterator[Document]:  # the input, read as it is needed (input annotations are ignored)
-            return (doc for doc in iter_documents(source, labeler or "1", options) if in_shard(doc.id, index, count))
-
-        if backend == "span":
-            if not model:
-                raise InputError("--backend span needs --model DIR (a folder written by llmgraph train-span)")
-            system = span_system(model, batch_size)
-        elif backend == "radgraph":
-            system = radgraph_system(model or "radgraph-xl")
-        else:
-            config = extraction_config({  # the same keys as an experiment file's LLM system
-                "backend": backend, "model": model, "prompt": prompt, "shots": shots, "exemplars": exemplars,
-                "labels": labels.value, "grammar": grammar.value, "batch_size": batch_size, "fuzzy": fuzzy,
-                "max_entities": max_entities, "grammar_backend": grammar_backend,
-                "url": endpoints or [DEFAULT_URL], "concurrency": concurrency,
-                "decoding": {"temperature": temperature, "max_tokens": max_tokens, "seed": seed}})
-            pool = read_radgraph(examples or sample_gold_path(), labeler or "1") if shots else []
-            system = LLMSystem(config, pool)
-        try:
-            summary = run_batches(system.stream, reports, output, system.settings(), retry_failed, force, restart,
-                                  quiet, system.tokens)
-            manifest = system.manifest()
-        finally:
-            system.close()
-        manifest |= {"input": str(source), "output": str(output), "wall_seconds": time.perf_counter() - started,
-                     "reports_in_input": summary.total, "reports_from_earlier_runs": summary.reused,
-                     "repaired_partial_bytes": summary.repaired_bytes, "errors": summary.errors}
-        write_manifest(output.with_name(output.name + ".manifest.json"), manifest)
-    except InputError as error:
-        _fail(error)
+        summary, manifest = run_extraction(system, reports, output, source, shard=shard, quiet=quiet,
+                                           resume={"retry_failed": retry_failed, "force": force, "restart": restart})
+    except KeyboardInterrupt:
+        typer.echo(f"llmgraph: interrupted; finished reports are kept in {output}.partial.jsonl: run the same "
+                   "command again to resume", err=True)
+        raise typer.Exit(130) from None
     _print_run_summary(summary, manifest, output)
-    if gold is not None:
+    if gold_docs is not None:
         try:
-            result = evaluate_documents(read_radgraph(gold, labeler), read_radgraph(output))
+            _print_evaluation(evaluate_documents(gold_docs, read_radgraph(output)))
         except InputError as error:
-            _fail(error)
-        _print_evaluation(result)
+            raise error.at(output) from None
     if strict and summary.errors:
         raise typer.Exit(1)
 
 
-def _print_run_summary(summary, manifest: dict, output: Path) -> None:
+def _print_run_summary(summary, manifest: dict, output: Path) -> None:  # noqa: ANN001
     counts = manifest["counts"]
-    line = (f"{summary.total - len(summary.errors)}/{summary.total} reports extracted to {output} "
-            f"({len(summary.errors)} failed")
+    line = f"{summary.written}/{summary.total} reports extracted to {output} ({len(summary.errors)} failed"
     line += f"; {summary.reused} from an earlier run)" if summary.reused else ")"
     if counts.get("entities_generated"):
         line += (f"; {counts['entities_kept']} entities kept, {counts['entities_generated'] - counts['entities_kept']} "
@@ -232,34 +413,37 @@ def _print_run_summary(summary, manifest: dict, output: Path) -> None:
     if manifest.get("generated_tokens_per_second"):
         line += f", {manifest['generated_tokens_per_second']:.1f} generated tokens/s"
     typer.echo(line, err=True)
-    for doc_id, problem in list(summary.errors.items())[:10]:
-        typer.echo(f"  report {doc_id}: {problem}", err=True)
-    if len(summary.errors) > 10:
-        typer.echo(f"  ... and {len(summary.errors) - 10} more (all in {output}.manifest.json)", err=True)
+    if summary.changed:
+        typer.echo(f"  {len(summary.changed)} reports changed since the earlier run and ran again: "
+                   f"{', '.join(summary.changed[:5])}{' ...' if len(summary.changed) > 5 else ''}", err=True)
+    if summary.unreadable_lines:
+        lines = ", ".join(map(str, summary.unreadable_lines[:10]))
+        typer.echo(f"  {output}.partial.jsonl: skipped {len(summary.unreadable_lines)} unreadable line(s) "
+                   f"(line {lines}); their reports ran again", err=True)
+    _print_skipped(summary.errors, f"(all in {output}.manifest.json)")
 
 
-@app.command()
+@app.command(cls=Command)
 def viz(
-    pred: Path = typer.Argument(..., help="RadGraph JSON/JSONL to show (predictions, or any annotated file)."),
-    output: Path = typer.Option(..., "-o", "--output", help="The HTML file to write (self-contained, works offline)."),
-    gold: Optional[Path] = typer.Option(None, "--gold", help="Gold RadGraph file: mark correct, missing, spurious and wrong-label entities and relations."),
-    labeler: Optional[str] = LabelerOption,
+    pred: Path = typer.Argument(..., metavar="PRED", help="RadGraph JSON/JSONL to show (predictions, or any annotated file)."),
+    output: Path = typer.Option(..., "-o", "--output", metavar="FILE", help="The HTML file to write (self-contained, works offline)."),
+    gold: Optional[Path] = typer.Option(None, "--gold", metavar="FILE", help="Gold RadGraph file: mark correct, missing, spurious and wrong-label entities and relations."),
+    labeler: Optional[str] = _labeler_option(),
+    pred_labeler: Optional[str] = typer.Option(None, "--pred-labeler", metavar="1|2", help="Labeler of a test file shown as the predictions (e.g. 2, against --gold with --labeler 1)."),
     labels: Optional[LabelSet] = typer.Option(None, "--labels", help="Show labels in this label set (default: as the files, or 1.0 when they differ)."),
     title: Optional[str] = typer.Option(None, "--title", help="Page title (default: the file names)."),
 ) -> None:
     """Write one HTML page showing every report with its entities and relations (and the diff against gold)."""
     from llmgraph.viz import write_viewer
 
+    check_output(output, [pred, gold], suffixes=(".html", ".htm"))
     sources = f"{pred} against gold {gold}" if gold else str(pred)
+    predicted = read_radgraph(pred, pred_labeler)
+    gold_docs = read_radgraph(gold, labeler) if gold else None
     try:
-        predicted = read_radgraph(pred)
-        gold_docs = read_radgraph(gold, labeler) if gold else None
-        try:
-            payload = write_viewer(output, predicted, gold_docs, labels, title or f"llmgraph: {pred.name}", sources)
-        except InputError as error:
-            raise error.at(pred) from None
+        payload = write_viewer(output, predicted, gold_docs, labels, title or f"llmgraph: {pred.name}", sources)
     except InputError as error:
-        _fail(error)
+        raise error.at(pred) from None
     unmatched = payload["unmatched"]
     line = f"wrote {output}: {len(payload['reports'])} reports"
     if unmatched["pred_only"]["count"] or unmatched["gold_only"]["count"]:
@@ -268,53 +452,58 @@ def viz(
     typer.echo(line, err=True)
 
 
-@app.command()
+@app.command(cls=Command)
 def merge(
-    shards: list[Path] = typer.Argument(..., help="RadGraph outputs of the shards of one run."),
-    output: Path = typer.Option(..., "-o", "--output", help="The joined RadGraph .json or .jsonl."),
+    shards: list[Path] = typer.Argument(..., metavar="SHARD...", help="RadGraph outputs of the shards of one run (run files a glob brings along, such as .partial.jsonl and .manifest.json, are skipped)."),
+    output: Path = typer.Option(..., "-o", "--output", metavar="FILE", help="The joined RadGraph .json or .jsonl."),
+    allow_missing: bool = _flag("Merge even when the manifests say some shards are missing.", "--allow-missing"),
 ) -> None:
     """Join the outputs of `extract --shard I/N` runs into one file (a report in two shards is an error)."""
     from llmgraph.shards import merge as merge_files
 
-    try:
-        count = merge_files(shards, output)
-    except InputError as error:
-        _fail(error)
-    typer.echo(f"merged {count} reports from {len(shards)} files into {output}", err=True)
+    check_output(output, shards)
+    summary = merge_files(shards, output, allow_missing)
+    note = f" (skipped {len(summary.skipped)} run files: manifests, partial records)" if summary.skipped else ""
+    typer.echo(f"merged {summary.reports} reports from {len(summary.files)} files into {output}{note}", err=True)
 
 
-@app.command()
+@app.command(cls=Command)
 def compare(
     experiment_file: Path = typer.Argument(..., metavar="EXPERIMENT.yaml", help="Gold sets and systems (see eval/*.yaml)."),
-    out_dir: Path = typer.Option(..., "-o", "--output", help="Folder for predictions, manifests and tables."),
-    rerun: bool = typer.Option(False, "--rerun", help="Run every system again instead of reusing cached predictions."),
-    retry_failed: bool = typer.Option(False, "--retry-failed", help="Run cached systems again when some of their reports failed."),
+    out_dir: Path = typer.Option(..., "-o", "--output", metavar="DIR", help="Folder for predictions, manifests and tables."),
+    rerun: bool = _flag("Run every system again instead of reusing cached predictions.", "--rerun"),
+    retry_failed: bool = _flag("Run cached systems again when some of their reports failed.", "--retry-failed"),
 ) -> None:
-    """Run every system of an experiment over its gold sets; write results.csv/.md, significance, diffs."""
+    """Run every system of an experiment over its gold sets; write results.csv/.md, significance, diffs, viewers, plots."""
     from llmgraph.compare import Harness
     from llmgraph.experiment import load_experiment
     from llmgraph.results import write_results
 
+    check_output(out_dir, [experiment_file], folder=True)
+    console = _console()
     log = lambda message: console.print(message, highlight=False, markup=False)  # noqa: E731
+    experiment = load_experiment(experiment_file)
     try:
-        experiment = load_experiment(experiment_file)
         comparison = Harness(experiment, out_dir, rerun, retry_failed, log).run()
-        frame = write_results(comparison)
-    except InputError as error:
-        _fail(error)
-    _print_comparison(comparison, frame)
+    except KeyboardInterrupt:
+        typer.echo(f"llmgraph: interrupted; finished systems are kept in {out_dir}: run the same command again "
+                   "to continue", err=True)
+        raise typer.Exit(130) from None
+    frame = write_results(comparison)
+    _print_comparison(comparison)
     failed = [outcome for outcome in comparison.outcomes if outcome.error]
     for outcome in failed:
         typer.echo(f"llmgraph: system {outcome.system} on {outcome.gold_set} failed: {outcome.error}", err=True)
-    typer.echo(f"results in {out_dir}: results.md, results.csv, plots/, viewer/", err=True)
+    typer.echo(f"results in {out_dir}: results.md, results.csv, plots/, viewer/ ({len(frame)} result rows)", err=True)
     if failed:
         raise typer.Exit(1)
 
 
-def _print_comparison(comparison, frame) -> None:
+def _print_comparison(comparison) -> None:  # noqa: ANN001
     """Systems x headline metrics (with CIs) and reports/s, one table per gold set."""
     from llmgraph.results import TITLES, cost
 
+    console = _console()
     for gold_set, docs in comparison.gold.items():
         table = Table(title=f"{gold_set}: {len(docs)} reports")
         for column in ("system", *TITLES.values(), "reports/s"):
@@ -329,51 +518,58 @@ def _print_comparison(comparison, frame) -> None:
         console.print(table)
 
 
-@app.command()
+@app.command(cls=Command)
 def synth(
-    count: int = typer.Option(100, "-n", help="Number of reports."),
-    output: Path = typer.Option(..., "-o", "--output", help="RadGraph .json or .jsonl (streamed, for large N)."),
-    seed: int = typer.Option(0, "--seed"),
+    count: int = typer.Option(100, "-n", min=1, help="Number of reports."),
+    output: Path = typer.Option(..., "-o", "--output", metavar="FILE", help="RadGraph .json or .jsonl (streamed, for large N)."),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1, help="Seed of the template draws: the same seed gives the same reports."),
     modalities: Optional[str] = typer.Option(None, "--modality", help="Comma-separated subset of the modalities."),
     labels: LabelSet = typer.Option(LabelSet.RADGRAPH, "--labels", help="Label set of the gold annotations."),
 ) -> None:
     """Synthetic reports with their exact RadGraph gold, for load tests and training demos (not a benchmark)."""
     from llmgraph.synth import MODALITIES, synth_documents
 
-    chosen = tuple(m.strip() for m in modalities.split(",")) if modalities else MODALITIES
+    check_output(output)
+    chosen = tuple(m.strip() for m in modalities.split(",")) if modalities is not None else MODALITIES
     unknown = [m for m in chosen if m not in MODALITIES]
     if unknown:
-        _fail(InputError(f"unknown modality {unknown[0]!r} (expected some of {', '.join(MODALITIES)})"))
-    docs = (doc.with_labels(labels) for doc in synth_documents(count, seed, chosen))
-    write_radgraph(docs, output)
-    typer.echo(f"wrote {count} synthetic reports to {output}", err=True)
+        raise InputError(f"--modality: unknown modality {unknown[0]!r} (expected some of {', '.join(MODALITIES)})")
+    written = write_radgraph((doc.with_labels(labels) for doc in synth_documents(count, seed, chosen)), output)
+    typer.echo(f"wrote {written} synthetic reports to {output}", err=True)
 
 
-@app.command("train-span")
+def _positive(value: float) -> float:
+    if value <= 0:
+        raise typer.BadParameter(f"{value} is not above 0")
+    return value
+
+
+@app.command("train-span", cls=Command)
 def train_span_command(
-    train: Path = typer.Option(..., "--train", help="Gold RadGraph file to train on."),
-    dev: Path = typer.Option(..., "--dev", help="Gold RadGraph file to pick the best epoch on."),
-    output: Path = typer.Option(..., "-o", "--output", help="Folder for the trained model."),
-    encoder: Optional[str] = typer.Option(None, "--encoder", help="Local BERT-like folder (default: all-MiniLM-L6-v2 from its wheel)."),
-    epochs: int = typer.Option(10, "--epochs"),
-    batch_size: int = typer.Option(16, "--batch-size"),
-    learning_rate: float = typer.Option(1e-4, "--lr", help="Encoder learning rate (the heads learn 20x faster)."),
-    seed: int = typer.Option(0, "--seed"),
-    labeler: Optional[str] = LabelerOption,
+    train: Path = typer.Option(..., "--train", metavar="FILE", help="Gold RadGraph file to train on."),
+    dev: Optional[Path] = typer.Option(None, "--dev", metavar="FILE", help="Gold RadGraph file to pick the best epoch on (without one, the last epoch is kept)."),
+    output: Path = typer.Option(..., "-o", "--output", metavar="DIR", help="Folder for the trained model."),
+    encoder: Optional[str] = typer.Option(None, "--encoder", metavar="DIR", help="Local BERT-like folder (default: all-MiniLM-L6-v2 from its wheel)."),
+    epochs: int = typer.Option(10, "--epochs", min=1, help="Passes over the training reports."),
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Reports per optimizer step."),
+    learning_rate: float = typer.Option(1e-4, "--lr", callback=_positive, help="Encoder learning rate (the heads learn 20x faster)."),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1, help="Seed of the initialisation and the report order."),
+    labeler: Optional[str] = _labeler_option(),
 ) -> None:
     """Fine-tune the span baseline (entities by BIO tagging, relations by a pair classifier) on CPU or GPU."""
     from llmgraph.span import train_span
 
-    try:
-        train_docs, dev_docs = read_radgraph(train, labeler), read_radgraph(dev, labeler)
-        card = train_span(train_docs, dev_docs, output, encoder=encoder, epochs=epochs, batch_size=batch_size,
-                          lr=learning_rate, seed=seed)
-    except InputError as error:
-        _fail(error)
+    check_output(output, [train, dev], folder=True)
+    train_docs = read_radgraph(train, labeler)
+    dev_docs = read_radgraph(dev, labeler) if dev is not None else None
+    card = train_span(train_docs, dev_docs, output, encoder=encoder, epochs=epochs, batch_size=batch_size,
+                      lr=learning_rate, seed=seed)
     best = card["best"]
-    typer.echo(f"span model in {output}: best epoch {best['epoch']} of {epochs}, dev entity F1 "
-               f"{best['dev_entity_f1']:.3f}, relation F1 {best['dev_relation_f1']:.3f} "
-               f"({card['training']['seconds']:.0f} s on {len(train_docs)} reports)", err=True)
+    scores = (f"best epoch {best['epoch']} of {epochs}, dev entity F1 {best['dev_entity_f1']:.3f}, relation F1 "
+              f"{best['dev_relation_f1']:.3f}" if "dev_entity_f1" in best else
+              f"last epoch {best['epoch']} of {epochs} (no dev set)")
+    typer.echo(f"span model in {output}: {scores} ({card['training']['seconds']:.0f} s on {len(train_docs)} reports)",
+               err=True)
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m llmgraph`

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -61,6 +63,13 @@ class Document:
 
     def relations_from(self, entity_id: str) -> list[Relation]:
         return [relation for relation in self.relations if relation.source == entity_id]
+
+    def fingerprint(self) -> str:
+        """A hash of everything a system reads of this report (not its annotations): a resumed run
+        re-runs a report whose fingerprint changed."""
+        read = [self.text, self.source_text, self.meta.get("sections"), self.modality, self.meta.get("problem")]
+        data = json.dumps(read, ensure_ascii=False).encode("utf-8", "surrogatepass")
+        return hashlib.blake2b(data, digest_size=16).hexdigest()
 
     def with_labels(self, label_set: LabelSet) -> "Document":
         """A copy with every entity label mapped into ``label_set``."""

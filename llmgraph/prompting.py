@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 import jinja2
+from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from llmgraph.document import Document
 from llmgraph.errors import InputError
@@ -86,13 +88,19 @@ class PromptTemplate:
 
     @classmethod
     def load(cls, name: str | Path) -> "PromptTemplate":
-        """A prompt by name (``few-shot`` -> ``prompts/few-shot.j2``) or by path."""
-        path = Path(name)
-        if not path.exists():
-            path = prompt_dir() / f"{name}.j2"
+        """A prompt by name (``few-shot`` -> ``prompts/few-shot.j2``) or by path.
+
+        A bare name (no folder, no suffix) is always a shipped prompt, so a file or folder of that
+        name in the working directory never shadows it; anything else is a path.
+        """
+        text = str(name)
+        bare = isinstance(name, str) and "/" not in text and os.sep not in text and not Path(text).suffix
+        path = prompt_dir() / f"{text}.j2" if bare else Path(text).expanduser()
         if not path.is_file():
             available = ", ".join(sorted(p.stem for p in prompt_dir().glob("[!_]*.j2")))
-            raise InputError(f"no prompt file {name!r} (prompts: {available})")
+            what = "is not a file" if path.exists() else "does not exist"
+            raise InputError(f"no prompt file {text!r}: {path} {what} (shipped prompts: {available}; or give the path "
+                             "of a .j2 file)")
         return cls(path.resolve())
 
     @cached_property
@@ -106,7 +114,8 @@ class PromptTemplate:
     @cached_property
     def _template(self) -> jinja2.Template:
         loader = jinja2.FileSystemLoader([str(self.path.parent), str(prompt_dir())])
-        environment = jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined, autoescape=False)
+        # The sandbox: a prompt file from anywhere can read its variables, never Python internals.
+        environment = SandboxedEnvironment(loader=loader, undefined=jinja2.StrictUndefined, autoescape=False)
         try:
             return environment.from_string(self.source)
         except jinja2.TemplateError as error:
@@ -120,7 +129,7 @@ class PromptTemplate:
                 examples=[{"report": report_text(e), "output": example_output(e.with_labels(label_set))}
                           for e in examples],
             )
-        except jinja2.TemplateError as error:
+        except (jinja2.TemplateError, SecurityError) as error:
             raise InputError(f"prompt template error: {error}", self.path) from None
         parts = _ROLE_LINE.split(text)
         if parts[0].strip():

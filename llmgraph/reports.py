@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import logging
 import re
 import warnings
 from dataclasses import dataclass
@@ -35,14 +36,26 @@ _KNOWN_SECTIONS = (
 _HEADER = re.compile(rf"^[ \t]*(?P<name>(?i:{_KNOWN_SECTIONS})|[A-Z][A-Z /&()-]{{2,40}}?)[ \t]*:", re.MULTILINE)
 
 
+TXT_LAYOUTS = ("auto", "lines", "blocks")
+log = logging.getLogger("llmgraph.reports")
+
+
 @dataclass(frozen=True)
 class ReportOptions:
-    """How to read plain reports."""
+    """How to read plain reports. ``txt_layout``: a ``.txt`` file holds one report per line
+    (``lines``), reports separated by blank lines (``blocks``), or either, detected (``auto``)."""
 
     text_column: str | None = None
     id_column: str | None = None
     modality: str | None = None
     sections: tuple[str, ...] = ()
+    txt_layout: str = "auto"
+
+    def __post_init__(self) -> None:
+        if any(not name.strip() for name in self.sections):
+            raise InputError(f"--sections {','.join(self.sections)!r}: a section name is empty")
+        if self.txt_layout not in TXT_LAYOUTS:
+            raise InputError(f"unknown .txt layout {self.txt_layout!r} (expected {', '.join(TXT_LAYOUTS)})")
 
 
 def section_name(header: str) -> str:
@@ -118,9 +131,7 @@ def _documents_from_rows(rows: Iterable[dict[str, Any]], path: Path, options: Re
         return
     seen: set[str] = set()
     for number, row in enumerate(itertools.chain([first], rows), 1):
-        if id_column and id_column not in row:
-            raise InputError(f"row {number}: no {id_column!r} field", path)
-        doc_id = str(row[id_column]) if id_column else str(number)
+        doc_id = _row_id(row, id_column, number, path)
         if doc_id in seen:
             raise InputError("duplicate report id", path, doc_id)
         seen.add(doc_id)
@@ -130,9 +141,44 @@ def _documents_from_rows(rows: Iterable[dict[str, Any]], path: Path, options: Re
         modality = options.modality or (str(given) if given not in (None, "") else None)
         if column_sections:
             lowered = {key.lower(): value for key, value in row.items()}
+            for name in options.sections:
+                _text_value(lowered.get(name), name, path, doc_id)
             yield _from_columns(doc_id, lowered, options.sections, modality=modality)
         else:
-            yield report_document(doc_id, str(row[text_column] or ""), options.sections, modality=modality)
+            text = _text_value(row[text_column], text_column, path, doc_id)
+            yield report_document(doc_id, text, options.sections, modality=modality)
+
+
+def _row_id(row: dict[str, Any], id_column: str | None, number: int, path: Path) -> str:
+    """A row's report id: its id column (text or a whole number, not empty), else its row number."""
+    if not id_column:
+        return str(number)
+    if id_column not in row:
+        raise InputError(f"row {number}: no {id_column!r} field", path)
+    value = row[id_column]
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise InputError(f"row {number}: the report id in {id_column!r} is {_kind(value)}, expected text or a "
+                         "whole number", path)
+    if not str(value).strip():
+        raise InputError(f"row {number}: the report id in {id_column!r} is empty", path)
+    return str(value)
+
+
+def _text_value(value: Any, column: str, path: Path, doc_id: str) -> str:
+    """A text cell: a string, or nothing (an empty report, reported per report)."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InputError(f"{column!r} is {_kind(value)}, expected the report text as a string", path, doc_id)
+    return value
+
+
+def _kind(value: Any) -> str:
+    """What a JSON value is, in words."""
+    for kind, name in ((bool, "a boolean"), ((int, float), "a number"), (list, "a list"), (dict, "an object")):
+        if isinstance(value, kind):
+            return name
+    return "null" if value is None else type(value).__name__
 
 
 _BLANK = re.compile(r"[ \t\r]*")  # a line that separates reports (\r: files with Windows line ends)
@@ -150,10 +196,27 @@ def _blank_line_between_reports(lines: Iterable[str]) -> bool:
     return False
 
 
-def _txt_reports(path: Path) -> Iterator[str]:
-    """The reports of a ``.txt`` file: one per line, or, when some blank line separates two
-    non-blank ones, blocks separated by blank lines. Two streamed passes: decide, then read."""
+_announced: set[Path] = set()  # files whose detected layout was already reported in this process
+
+
+def _txt_blocks(path: Path, layout: str) -> bool:
+    """Whether a ``.txt`` file is read as blank-line separated blocks; when that was detected, say so
+    once (a stray blank line in a one-report-per-line file would otherwise merge reports unseen)."""
+    if layout != "auto":
+        return layout == "blocks"
     blocks = _blank_line_between_reports(read_lines(path))
+    if blocks and path.resolve() not in _announced:
+        _announced.add(path.resolve())
+        log.warning("%s: blank lines separate the reports, so a report may span several lines; if the file holds "
+                    "one report per line, pass --txt-layout lines (or --txt-layout blocks to keep this and "
+                    "silence the note)", path)
+    return blocks
+
+
+def _txt_reports(path: Path, layout: str = "auto") -> Iterator[str]:
+    """The reports of a ``.txt`` file: one per line, or blocks separated by blank lines (``layout``,
+    or detected: blocks when some blank line separates two non-blank ones). Streamed: decide, then read."""
+    blocks = _txt_blocks(path, layout)
     if not blocks:
         yield from (part for line in read_lines(path) for part in line.splitlines() if part.strip())
         return
@@ -214,7 +277,7 @@ def iter_reports(path: str | Path, options: ReportOptions = ReportOptions()) -> 
     needed (memory stays flat however large the file); a bad row raises when it is reached."""
     path = Path(path)
     if path.suffix == ".txt":
-        for number, report in enumerate(_txt_reports(path), 1):
+        for number, report in enumerate(_txt_reports(path, options.txt_layout), 1):
             yield report_document(str(number), report, options.sections, modality=options.modality)
     elif path.suffix == ".csv":
         yield from _documents_from_rows(_csv_rows(path), path, options)

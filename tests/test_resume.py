@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from llmgraph.cli import app
 from llmgraph.formats import read_radgraph
-from llmgraph.runlog import lock_path, partial_path
+from llmgraph.runlog import lock_path, partial_path, settings_path
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
@@ -50,6 +50,11 @@ def uninterrupted(reports, span_model, tmp_path_factory) -> Path:
     return output
 
 
+def copy_settings(source: Path, output: Path) -> None:
+    """The recorded settings of ``source``'s run, as if ``output``'s partial run had been made with them."""
+    settings_path(output).write_text(settings_path(source).read_text())
+
+
 def partial_lines(output: Path) -> list[str]:
     return partial_path(output).read_text().splitlines()
 
@@ -57,7 +62,8 @@ def partial_lines(output: Path) -> list[str]:
 def test_kill_9_then_the_same_command_loses_nothing_and_duplicates_nothing(reports, span_model, uninterrupted,
                                                                            tmp_path):
     output = tmp_path / "out.json"
-    command = [sys.executable, "-m", "llmgraph", *extract_args(reports, output, span_model, "--batch-size", "1")]
+    # The default batch size, as the uninterrupted run: bfloat16 numbers may depend on the batch (AMX CPUs).
+    command = [sys.executable, "-m", "llmgraph", *extract_args(reports, output, span_model)]
     process = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:  # kill somewhere in the middle of the run
@@ -84,6 +90,7 @@ def test_a_line_cut_short_by_a_kill_is_repaired(reports, span_model, uninterrupt
     output = tmp_path / "out.json"
     lines = partial_path(uninterrupted).read_text().splitlines(keepends=True)
     partial_path(output).write_text("".join(lines[:30]) + lines[30][:57])  # a kill in the middle of a write
+    copy_settings(uninterrupted, output)
     done = llmgraph(*extract_args(reports, output, span_model))
     assert done.exit_code == 0, done.stderr
     assert "30 from an earlier run" in done.stderr
@@ -135,10 +142,11 @@ def test_retry_failed_runs_only_the_failed_reports(reports, span_model, uninterr
     output = tmp_path / "out.json"
     lines = partial_path(uninterrupted).read_text().splitlines(keepends=True)
     failed = [json.loads(line)["id"] for line in lines[:3]]
-    marked = [json.dumps({"id": doc_id, "error": "server error after 6 attempts"}) + "\n" for doc_id in failed]
+    fingerprints = [json.loads(line)["report"] for line in lines[:3]]
+    marked = [json.dumps({"id": doc_id, "report": fingerprint, "error": "server error after 6 attempts"}) + "\n"
+              for doc_id, fingerprint in zip(failed, fingerprints)]
     partial_path(output).write_text("".join(marked + lines[3:]))
-    output.with_name("out.json.partial.settings.json").write_text(
-        uninterrupted.with_name("out.json.partial.settings.json").read_text())
+    copy_settings(uninterrupted, output)
     again = llmgraph(*extract_args(reports, output, span_model, "--strict"))
     assert again.exit_code == 1, "--strict: failed reports make the exit code 1"
     assert "197/200 reports extracted" in again.stderr and "server error after 6 attempts" in again.stderr

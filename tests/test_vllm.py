@@ -38,6 +38,9 @@ def _extract(reports: Path, out: Path, *options: str, gold: bool = True) -> tupl
                           capture_output=True, text=True, env=os.environ | CPU_ENV, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     assert ("entity F1" in done.stdout) == gold  # --gold printed the scores
+    engine_lines = [line for line in done.stdout.splitlines() if any(word in line for word in (
+        "INFO", "WARNING", "EngineCore", "Worker", "Loading safetensors"))]
+    assert not engine_lines, "the engine's log lines go to stderr, never among the tables on stdout"
     manifest = json.loads(out.with_name(out.name + ".manifest.json").read_text())
     docs = read_radgraph(out)
     for doc in docs:

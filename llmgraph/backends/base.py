@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from llmgraph.errors import InputError
 from llmgraph.grammar import Constraint
 
 
@@ -15,6 +16,16 @@ class Decoding:
     temperature: float = 0.0
     max_tokens: int = 1024  # a full graph of a 60-word report is about 650 tokens
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        """Refuse settings no engine can use, before any model loads."""
+        if isinstance(self.max_tokens, bool) or not isinstance(self.max_tokens, int) or self.max_tokens < 1:
+            raise InputError(f"max_tokens must be a whole number of at least 1 (got {self.max_tokens!r})")
+        if isinstance(self.temperature, bool) or not isinstance(self.temperature, (int, float)) \
+                or not 0 <= self.temperature < float("inf"):
+            raise InputError(f"temperature must be a number of at least 0 (got {self.temperature!r})")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise InputError(f"seed must be a whole number (got {self.seed!r})")
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,10 @@ class OpenAIBackend:
                  retry_seconds: float = 600.0, grammar_dialect: str = "lark"):
         import openai
 
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise InputError(f"concurrency must be a whole number of at least 1 (got {concurrency!r})")
+        if not timeout > 0 or not retry_seconds >= 0:
+            raise InputError(f"timeout must be above 0 and retry_seconds at least 0 (got {timeout!r}, {retry_seconds!r})")
         self._openai = openai
         self.decoding = decoding
         self.concurrency = concurrency

