@@ -39,7 +39,7 @@ def write_reports(count: int, path: Path) -> None:
 
 
 def measure(reports: Path, model: Path, output: Path) -> dict:
-    return measure_llmgraph(["extract", str(reports), "-o", str(output), "--backend", "span", "--model", str(model),
+    return measure_llmgraph(["extract", str(reports), "-o", str(output), "--type", "span", "--model", str(model),
                              "--quiet"], "bench_memory")
 
 

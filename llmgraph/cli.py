@@ -21,17 +21,18 @@ from rich.table import Table
 from typer.core import TyperCommand, TyperGroup
 
 from llmgraph import __version__
-from llmgraph.backends import default_backend
+from llmgraph.backends import BACKENDS
 from llmgraph.document import Document
 from llmgraph.errors import InputError
 from llmgraph.formats import read_radgraph, write_radgraph
-from llmgraph.grammar import GrammarMode
+from llmgraph.grammar import GRAMMAR_BACKENDS, GrammarMode
 from llmgraph.inputs import iter_documents
 from llmgraph.labels import LabelSet
 from llmgraph.metrics import evaluate as evaluate_documents
 from llmgraph.metrics import evaluate_files
 from llmgraph.outputs import check_output
 from llmgraph.reports import ReportOptions
+from llmgraph.systems import SYSTEM_TYPES
 
 
 class _PlainHelp:
@@ -84,14 +85,9 @@ INPUT, OUTPUT, SYSTEM, PROMPT, DECODING, SERVER, RESUME = (
     "Input", "Output", "System", "LLM prompt", "LLM decoding", "OpenAI-compatible servers", "Resume and locks")
 
 
-class Backend(str, Enum):
-    """Kinds of system ``extract`` can run."""
-
-    VLLM = "vllm"
-    TRANSFORMERS = "transformers"
-    OPENAI = "openai"
-    SPAN = "span"
-    RADGRAPH = "radgraph"
+# The closed sets of choices come from their registries: a new backend or kind of system is a new choice.
+Backend = Enum("Backend", {name.upper(): name for name in BACKENDS}, type=str)  # LLM engines
+SystemType = Enum("SystemType", {name.upper(): name for name in SYSTEM_TYPES}, type=str)  # kinds of system
 
 
 class Exemplars(str, Enum):
@@ -99,9 +95,7 @@ class Exemplars(str, Enum):
     NEAREST = "nearest"
 
 
-class GrammarBackend(str, Enum):
-    GUIDANCE = "guidance"
-    XGRAMMAR = "xgrammar"
+GrammarBackend = Enum("GrammarBackend", {name.upper(): name for name in GRAMMAR_BACKENDS}, type=str)
 
 
 class TxtLayout(str, Enum):
@@ -267,61 +261,49 @@ def convert(
     _print_skipped(skipped, "reports left out")
 
 
-LLM_OPTIONS = ("prompt", "shots", "examples", "exemplars", "labels", "grammar", "max_tokens", "max_entities",
+LLM_OPTIONS = ("backend", "prompt", "shots", "examples", "exemplars", "labels", "grammar", "max_tokens", "max_entities",
                "temperature", "seed", "fuzzy", "grammar_backend", "endpoints", "concurrency")
-SERVER_OPTIONS = ("endpoints", "concurrency")
+FLAGS = {"endpoints": "--endpoint"}  # settings whose flag is not --setting-name
+SETTING = {"endpoints": "url"}  # flags whose setting (experiment-file key) has another name
 
 
-def _option_names(keys: list[str]) -> str:
-    flags = {"endpoints": "--endpoint"}
-    return ", ".join(flags.get(key, "--" + key.replace("_", "-")) for key in keys)
+def _flags(keys: list[str]) -> str:
+    return ", ".join(FLAGS.get(key, "--" + key.replace("_", "-")) for key in keys)
 
 
-def _check_llm_options(backend: Backend, given: dict[str, Any]) -> None:
-    """Options that the chosen backend would ignore are an error, not silently dropped."""
-    if backend in (Backend.SPAN, Backend.RADGRAPH):
+def _system_settings(kind: SystemType, model: str | None, batch_size: int | None, given: dict[str, Any]) -> dict[str, Any]:
+    """The experiment-file keys of the system the flags describe (flags not given keep the config's
+    defaults); options another kind of system takes are an error, not silently dropped."""
+    if kind is not SystemType.LLM:
         wrong = [key for key in LLM_OPTIONS if key in given]
         if wrong:
-            raise InputError(f"{_option_names(wrong)}: LLM options, which --backend {backend.value} does not take")
-        return
-    wrong = [key for key in SERVER_OPTIONS if key in given] if backend is not Backend.OPENAI else []
-    if wrong:
-        raise InputError(f"{_option_names(wrong)}: options of --backend openai, not --backend {backend.value}")
-    if "grammar_backend" in given and backend is not Backend.VLLM:
-        raise InputError(f"--grammar-backend: an option of --backend vllm, not --backend {backend.value}")
+            raise InputError(f"{_flags(wrong)}: LLM options, which --type {kind.value} does not take")
+        return {key: value for key, value in (("model", model), ("batch_size", batch_size)) if value is not None}
     if given.get("shots") == 0 and "examples" in given:
         raise InputError("--examples: exemplars are not used with --shots 0")
-
-
-def _llm_settings(backend: Backend | None, model: str | None, given: dict[str, Any]) -> dict[str, Any]:
-    """The experiment-file keys of an LLM system, from the options given (the rest keep their defaults)."""
-    settings: dict[str, Any] = {"backend": backend.value if backend else None, "model": model}
-    renamed = {"endpoints": "url"}
-    for key in ("prompt", "shots", "exemplars", "labels", "grammar", "max_entities", "fuzzy", "grammar_backend",
-                "endpoints", "concurrency", "batch_size"):
-        if key in given:
-            value = given[key]
-            settings[renamed.get(key, key)] = value.value if isinstance(value, Enum) else value
+    settings: dict[str, Any] = {"model": model, **({"batch_size": batch_size} if batch_size else {})}
+    for key, value in given.items():
+        if key not in ("examples", "temperature", "max_tokens", "seed"):
+            settings[SETTING.get(key, key)] = value.value if isinstance(value, Enum) else value
     decoding = {key: given[key] for key in ("temperature", "max_tokens", "seed") if key in given}
     return settings | ({"decoding": decoding} if decoding else {})
 
 
-def _build_system(backend: Backend | None, model: str | None, batch_size: int | None, given: dict[str, Any],
-                  labeler: str | None) -> Any:
-    """The system ``extract`` runs: an LLM configuration, a span model or a radgraph package model."""
-    from llmgraph.prompting import sample_gold_path
-    from llmgraph.systems import LLMSystem, extraction_config, radgraph_system, span_system
+def _build_system(kind: SystemType, settings: dict[str, Any], examples: Path | None, labeler: str | None) -> Any:
+    """The system ``extract`` runs, from its typed config (``llmgraph.systems.SYSTEM_TYPES``)."""
+    from llmgraph.systems import SystemContext, system_config
 
-    if backend is Backend.SPAN:
-        if not model:
-            raise InputError("--backend span needs --model DIR (a folder written by llmgraph train-span)")
-        return span_system(model, batch_size or 32)
-    if backend is Backend.RADGRAPH:
-        return radgraph_system(model or "radgraph-xl")
-    config = extraction_config(_llm_settings(backend, model, given | ({"batch_size": batch_size} if batch_size else {})))
-    source = given.get("examples") or sample_gold_path()
-    pool = read_radgraph(source, labeler or "1") if config.shots else []
-    return LLMSystem(config, pool, examples_source=source)
+    if kind is SystemType.SPAN and "model" not in settings:
+        raise InputError("--type span needs --model DIR (a folder written by llmgraph train-span)")
+    config = system_config(kind.value, settings)
+    if kind is SystemType.LLM and (wrong := config.misplaced_options()):
+        owner = next(iter(wrong.values()))
+        flags = _flags([FLAGS_OF.get(key, key) for key, backend in wrong.items() if backend == owner])
+        raise InputError(f"{flags}: options of --backend {owner}, not --backend {config.backend_name()}")
+    return config.system(SystemContext(examples_source=examples, examples_labeler=labeler or "1"))
+
+
+FLAGS_OF = {value: key for key, value in SETTING.items()}  # experiment-file key -> flag's parameter
 
 
 @app.command(cls=Command)
@@ -338,23 +320,24 @@ def extract(
     txt_layout: TxtLayout = typer.Option(TxtLayout.AUTO, "--txt-layout", help="A .txt file holds one report per line, reports separated by blank lines, or either (detected, with a note).", rich_help_panel=INPUT),
     labeler: Optional[str] = _labeler_option(INPUT),
     shard: Optional[str] = typer.Option(None, "--shard", metavar="I/N", help="Only the reports of shard I of N (by a hash of the id; I from 0), for job arrays.", rich_help_panel=INPUT),
-    backend: Optional[Backend] = typer.Option(None, "--backend", help="vllm, transformers or openai run an LLM (default: vllm if installed, else transformers); span runs a model from train-span; radgraph the radgraph package's.", rich_help_panel=SYSTEM),
+    kind: SystemType = typer.Option(SystemType.LLM, "--type", help="llm: an LLM, through --backend; span: a model from train-span (--model DIR); radgraph: a model of the radgraph package (--model NAME).", rich_help_panel=SYSTEM),
+    backend: Optional[Backend] = typer.Option(None, "--backend", help="The LLM engine: vllm, transformers or openai (a server) (default: vllm if installed, else transformers).", rich_help_panel=SYSTEM),
     model: Optional[str] = typer.Option(None, "--model", help="LLM: a local HF folder, .gguf file, hub-cache id or served model (default: the embedded SmolLM2-135M). span: the train-span folder. radgraph: radgraph, radgraph-xl, modern-radgraph-xl or echograph.", rich_help_panel=SYSTEM),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Reports per backend call [default: 32].", rich_help_panel=SYSTEM),
-    prompt: Optional[str] = typer.Option(None, "--prompt", help="A shipped prompt (zero-shot, few-shot, guideline) or the path of a .j2 file [default: few-shot].", rich_help_panel=PROMPT),
-    shots: Optional[int] = typer.Option(None, "--shots", min=0, help="Exemplars per report, 0 for none [default: 3].", rich_help_panel=PROMPT),
-    examples: Optional[Path] = typer.Option(None, "--examples", metavar="FILE", help="Gold RadGraph file to draw exemplars from [default: the sample gold set].", rich_help_panel=PROMPT),
-    exemplars: Optional[Exemplars] = typer.Option(None, "--exemplars", help="A fixed seeded draw, or the nearest by word overlap [default: fixed].", rich_help_panel=PROMPT),
-    labels: Optional[LabelSet] = typer.Option(None, "--labels", help="Label set the model uses [default: radgraph].", rich_help_panel=PROMPT),
-    grammar: Optional[GrammarMode] = typer.Option(None, "--grammar", help="report: a grammar per report; json: the static schema; none: free text [default: report].", rich_help_panel=DECODING),
-    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1, help="Generation budget per report, one retry at twice it when an answer is cut; a full graph of a 60-word report is about 650 tokens [default: 1024].", rich_help_panel=DECODING),
-    max_entities: Optional[int] = typer.Option(None, "--max-entities", min=1, help="Bound of the entity list under --grammar json [default: 60].", rich_help_panel=DECODING),
-    temperature: Optional[float] = typer.Option(None, "--temperature", min=0.0, help="Sampling temperature, 0 for greedy [default: 0].", rich_help_panel=DECODING),
-    seed: Optional[int] = typer.Option(None, "--seed", min=0, max=2**32 - 1, help="Sampling seed [default: 0].", rich_help_panel=DECODING),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Reports per backend call (default: 32).", rich_help_panel=SYSTEM),
+    prompt: Optional[str] = typer.Option(None, "--prompt", help="A shipped prompt (zero-shot, few-shot, guideline) or the path of a .j2 file (default: few-shot).", rich_help_panel=PROMPT),
+    shots: Optional[int] = typer.Option(None, "--shots", min=0, help="Exemplars per report, 0 for none (default: 3).", rich_help_panel=PROMPT),
+    examples: Optional[Path] = typer.Option(None, "--examples", metavar="FILE", help="Gold RadGraph file to draw exemplars from (default: the sample gold set).", rich_help_panel=PROMPT),
+    exemplars: Optional[Exemplars] = typer.Option(None, "--exemplars", help="A fixed seeded draw, or the nearest by word overlap (default: fixed).", rich_help_panel=PROMPT),
+    labels: Optional[LabelSet] = typer.Option(None, "--labels", help="Label set the model uses (default: radgraph).", rich_help_panel=PROMPT),
+    grammar: Optional[GrammarMode] = typer.Option(None, "--grammar", help="report: a grammar per report; json: the static schema; none: free text (default: report).", rich_help_panel=DECODING),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1, help="Generation budget per report, one retry at twice it when an answer is cut; a full graph of a 60-word report is about 650 tokens (default: 1024).", rich_help_panel=DECODING),
+    max_entities: Optional[int] = typer.Option(None, "--max-entities", min=1, help="Bound of the entity list under --grammar json (default: 60).", rich_help_panel=DECODING),
+    temperature: Optional[float] = typer.Option(None, "--temperature", min=0.0, help="Sampling temperature, 0 for greedy (default: 0).", rich_help_panel=DECODING),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, max=2**32 - 1, help="Sampling seed (default: 0).", rich_help_panel=DECODING),
     fuzzy: Optional[bool] = typer.Option(None, "--fuzzy", metavar="", help="Also ground entity texts by a bounded fuzzy match.", rich_help_panel=DECODING),
-    grammar_backend: Optional[GrammarBackend] = typer.Option(None, "--grammar-backend", help="vLLM's structured-output backend [default: guidance].", rich_help_panel=DECODING),
+    grammar_backend: Optional[GrammarBackend] = typer.Option(None, "--grammar-backend", help="vLLM's structured-output backend, of the engine or of the vLLM servers (--backend openai); the grammar's dialect follows it (default: guidance).", rich_help_panel=DECODING),
     endpoints: Optional[list[str]] = typer.Option(None, "--endpoint", "--url", metavar="URL", help="An OpenAI-compatible server (default http://127.0.0.1:8000/v1); repeat it to spread requests over several, with failover.", rich_help_panel=SERVER),
-    concurrency: Optional[int] = typer.Option(None, "--concurrency", min=1, help="Requests in flight per server [default: 16].", rich_help_panel=SERVER),
+    concurrency: Optional[int] = typer.Option(None, "--concurrency", min=1, help="Requests in flight per server (default: 16).", rich_help_panel=SERVER),
     retry_failed: bool = _flag("Run the reports that failed in an earlier run of this output again.", "--retry-failed", panel=RESUME),
     restart: bool = _flag("Throw away an earlier partial run of this output and start over.", "--restart", panel=RESUME),
     force: bool = _flag("Write even if the output's lock says another run is writing it.", "--force", panel=RESUME),
@@ -367,8 +350,7 @@ def extract(
     from llmgraph.shards import in_shard, parse_shard
 
     given = {key: value for key, value in locals().items() if key in LLM_OPTIONS and value is not None}
-    backend = backend or Backend(default_backend())
-    _check_llm_options(backend, given)
+    settings = _system_settings(kind, model, batch_size, given)
     check_output(output, [source, gold, examples])
     options = _report_options(text_column, id_column, modality, sections, txt_layout)
     index, count = parse_shard(shard) if shard else (0, 1)
@@ -383,7 +365,7 @@ def extract(
         if empty:
             raise InputError("no reports", source)
 
-    system = _build_system(backend, model, batch_size, given, labeler)
+    system = _build_system(kind, settings, examples, labeler)
     try:
         summary, manifest = run_extraction(system, reports, output, source, shard=shard, quiet=quiet,
                                            resume={"retry_failed": retry_failed, "force": force, "restart": restart})
@@ -475,21 +457,18 @@ def compare(
     retry_failed: bool = _flag("Run cached systems again when some of their reports failed.", "--retry-failed"),
 ) -> None:
     """Run every system of an experiment over its gold sets; write results.csv/.md, significance, diffs, viewers, plots."""
-    from llmgraph.compare import Harness
-    from llmgraph.experiment import load_experiment
-    from llmgraph.results import write_results
+    from llmgraph.compare import compare as run_comparison
+    from llmgraph.results import results_frame
 
-    check_output(out_dir, [experiment_file], folder=True)
     console = _console()
     log = lambda message: console.print(message, highlight=False, markup=False)  # noqa: E731
-    experiment = load_experiment(experiment_file)
     try:
-        comparison = Harness(experiment, out_dir, rerun, retry_failed, log).run()
+        comparison = run_comparison(experiment_file, out_dir, rerun, retry_failed, log)
     except KeyboardInterrupt:
         typer.echo(f"llmgraph: interrupted; finished systems are kept in {out_dir}: run the same command again "
                    "to continue", err=True)
         raise typer.Exit(130) from None
-    frame = write_results(comparison)
+    frame = results_frame(comparison)
     _print_comparison(comparison)
     failed = [outcome for outcome in comparison.outcomes if outcome.error]
     for outcome in failed:

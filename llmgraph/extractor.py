@@ -11,10 +11,10 @@ import platform
 import re
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, ClassVar, Iterable, Iterator
 
 from llmgraph import __version__
 from llmgraph.backends import Backend, Decoding, GenerationRequest, create_backend, default_backend
@@ -37,36 +37,119 @@ MAX_REPORT_WORDS = 2000
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
+def _backend_field(*backends: str, argument: str | None = None) -> Any:
+    """A config field that only ``backends`` take (passed as ``argument``, default: the field's name); None: unset."""
+    return field(default=None, metadata={"backends": backends, "argument": argument})
+
+
 @dataclass
 class ExtractionConfig:
-    """Everything that decides what the model is asked and how it may answer."""
+    """An LLM system: everything that decides what the model is asked and how it may answer.
 
-    backend: str | None = None  # None: vLLM when installed, else transformers
+    The field names are the keys of an LLM system in an experiment file, and the defaults are the
+    command line's (``llmgraph extract`` builds this object from its flags, ``llmgraph compare``
+    from the file, both with ``from_settings``); a test checks ``schemas/experiment.schema.json``
+    against these fields. Fields with a ``backend`` in their metadata are options of that backend
+    only (``backend_options``).
+    """
+
+    type: ClassVar[str] = "llm"
+
+    backend: str | None = None  # a name in llmgraph.backends.BACKENDS; None: vLLM when installed, else transformers
     model: str | None = None  # None: the embedded default
     prompt: str = "few-shot"
     shots: int = 3
-    exemplar_strategy: str = "fixed"
-    label_set: LabelSet = LabelSet.RADGRAPH
+    exemplars: str = "fixed"  # fixed: a seeded draw per report; nearest: by word overlap
+    labels: LabelSet = LabelSet.RADGRAPH
     grammar: GrammarMode = GrammarMode.REPORT
     decoding: Decoding = field(default_factory=Decoding)
     batch_size: int = 32
     max_entities: int = MAX_ENTITIES  # bound of the static schema's entity list
-    max_report_words: int = MAX_REPORT_WORDS  # longer reports are refused per report, before any prompt is built
     fuzzy: bool = False
-    backend_options: dict[str, Any] = field(default_factory=dict)
+    grammar_backend: str | None = _backend_field("vllm", "openai")  # vLLM's (or the vLLM servers'); None: guidance
+    url: str | list[str] | None = _backend_field("openai", argument="base_url")  # None: http://127.0.0.1:8000/v1
+    api_key_env: str | None = _backend_field("openai")
+    concurrency: int | None = _backend_field("openai")  # None: 16
+    max_report_words: int = field(default=MAX_REPORT_WORDS, metadata={"setting": False})  # not a file key
 
-    def labels(self) -> tuple[str, ...]:
-        return RADGRAPH_LABELS if self.label_set is LabelSet.RADGRAPH else XL_LABELS
+    def __post_init__(self) -> None:
+        self.labels = LabelSet(self.labels)
+        self.grammar = GrammarMode(self.grammar)
+        if isinstance(self.decoding, dict):
+            self.decoding = Decoding(**self.decoding)
+        if self.exemplars not in EXEMPLAR_STRATEGIES:
+            raise InputError(f"exemplars {self.exemplars!r}: expected one of {', '.join(EXEMPLAR_STRATEGIES)}")
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any]) -> "ExtractionConfig":
+        """The config of an LLM system's experiment-file keys (``type`` aside); an unknown key is an error."""
+        return _from_settings(cls, settings)
+
+    def label_names(self) -> tuple[str, ...]:
+        return RADGRAPH_LABELS if self.labels is LabelSet.RADGRAPH else XL_LABELS
+
+    def backend_name(self) -> str:
+        return self.backend or default_backend()
+
+    def backend_options(self) -> dict[str, Any]:
+        """The arguments of the chosen backend that this config sets (its backend-only fields)."""
+        backend = self.backend_name()
+        return {item.metadata.get("argument") or item.name: getattr(self, item.name) for item in fields(self)
+                if backend in item.metadata.get("backends", ()) and getattr(self, item.name) is not None}
+
+    def misplaced_options(self) -> dict[str, str]:
+        """Backend-only fields set although another backend is chosen: field name -> a backend that takes it."""
+        backend = self.backend_name()
+        return {item.name: item.metadata["backends"][0] for item in fields(self)
+                if item.metadata.get("backends") and backend not in item.metadata["backends"]
+                and getattr(self, item.name) is not None}
+
+    def system(self, context: Any) -> Any:
+        """The ``LLMSystem`` of this config (``llmgraph.systems.SystemContext`` gives the shared parts)."""
+        from llmgraph.systems import LLMSystem
+
+        return LLMSystem(self, context.examples() if self.shots else [], context.pool, context.examples_source)
+
+
+EXEMPLAR_STRATEGIES = ("fixed", "nearest")
+
+
+def setting_fields(config_class: type) -> list[str]:
+    """The experiment-file keys of a system config class: its fields, ``type`` aside."""
+    return [item.name for item in fields(config_class) if item.metadata.get("setting", True)]
+
+
+def _from_settings(config_class: type, settings: dict[str, Any]) -> Any:
+    """``config_class`` built from experiment-file keys (``type`` aside); an unknown key is a one-line error."""
+    known = setting_fields(config_class)
+    unknown = [key for key in settings if key not in known and key != "type"]
+    if unknown:
+        raise InputError(f"{', '.join(map(repr, unknown))}: not a setting of {config_class.type} systems "
+                         f"(expected {', '.join(known)})")
+    try:
+        return config_class(**{key: value for key, value in settings.items() if key != "type"})
+    except (TypeError, ValueError) as error:
+        raise InputError(f"{config_class.type} system: {error}") from None
 
 
 @dataclass
 class ExtractionRun:
-    """The documents of a run, the reports that failed, and the numbers for the manifest."""
+    """The documents of a run, the reports that failed (id -> why), and the numbers for the manifest.
+    It reads as the list of its documents too (``len``, indexing, iteration)."""
 
     documents: list[Document]
     errors: dict[str, str]
     counts: Counter
     seconds: dict[str, float]
+
+    def __len__(self) -> int:
+        return len(self.documents)
+
+    def __iter__(self) -> Iterator[Document]:
+        return iter(self.documents)
+
+    def __getitem__(self, index: int) -> Document:
+        return self.documents[index]
 
 
 def unicode_problem(text: str | None) -> str | None:
@@ -130,22 +213,22 @@ class Extractor:
         self.prompt = PromptTemplate.load(config.prompt)
         self.examples = list(examples)
         check_exemplar_pool(config.shots, self.examples, examples_source)
-        self.schema = output_schema(config.labels(), config.max_entities)
+        self.schema = output_schema(config.label_names(), config.max_entities)
         started = time.perf_counter()
-        self.backend = backend or create_backend(config.backend or default_backend(), config.model,
-                                                 config.decoding, **config.backend_options)
+        self.backend = backend or create_backend(config.backend_name(), config.model, config.decoding,
+                                                 **config.backend_options())
         self.load_seconds = time.perf_counter() - started
 
     def exemplars_for(self, doc: Document) -> list[Document]:
         """The exemplars of one report: ``shots`` of them, one fewer when the report is itself in the pool."""
-        return select_examples(self.examples, doc, self.config.shots, self.config.exemplar_strategy)
+        return select_examples(self.examples, doc, self.config.shots, self.config.exemplars)
 
     def request_for(self, doc: Document, max_tokens: int | None = None,
                     examples: list[Document] | None = None) -> GenerationRequest:
         """The prompt and constraint for one report (``examples``: its exemplars, if already chosen)."""
         examples = self.exemplars_for(doc) if examples is None else examples
-        messages = self.prompt.render(doc, self.config.label_set, examples)
-        constraint = constraint_for(doc, self.config.grammar, self.config.labels(), self.config.max_entities)
+        messages = self.prompt.render(doc, self.config.labels, examples)
+        constraint = constraint_for(doc, self.config.grammar, self.config.label_names(), self.config.max_entities)
         return GenerationRequest(messages, constraint, max_tokens)
 
     def run(self, docs: Iterable[Document]) -> ExtractionRun:
@@ -224,10 +307,10 @@ class Extractor:
             "llmgraph": __version__,
             "backend": self.backend.describe(),
             "prompt": {"file": str(self.prompt.path), "sha256": self.prompt.sha256, "shots": config.shots,
-                       "exemplar_strategy": config.exemplar_strategy, "exemplar_pool": len(self.examples),
+                       "exemplar_strategy": config.exemplars, "exemplar_pool": len(self.examples),
                        "exemplars_used": run.counts["exemplars_used"],
                        "reports_with_fewer_exemplars": run.counts["reports_with_fewer_exemplars"]},
-            "label_set": config.label_set.value,
+            "label_set": config.labels.value,
             "grammar": config.grammar.value,
             "max_entities": config.max_entities,
             "decoding": asdict(config.decoding),
@@ -248,13 +331,15 @@ class Extractor:
 
 
 def extract(reports: Iterable[str | Document], config: ExtractionConfig | None = None,
-            examples: list[Document] | None = None, backend: Backend | None = None) -> list[Document]:
-    """Python API: RadGraph documents for raw report strings (or documents, whose annotations are ignored).
+            examples: list[Document] | None = None, backend: Backend | None = None) -> ExtractionRun:
+    """Python API: RadGraph documents for raw report strings (or documents, whose annotations are
+    ignored; a string's id is its position).
 
     The defaults are the command line's: the embedded model, ``few-shot`` with 3 exemplars drawn
     from the sample gold set (``examples`` gives another pool; a report is never its own
-    exemplar), the per-report grammar. Reports that fail are left out; use ``Extractor`` directly
-    to see why.
+    exemplar; with ``shots=0`` none is read), the per-report grammar. The result holds the
+    documents of the reports that succeeded (and reads as their list) and ``errors``: report id ->
+    why it failed.
     """
     docs = [r if isinstance(r, Document) else document_from_report(str(i), r) for i, r in enumerate(reports)]
     config = config or ExtractionConfig()
@@ -264,7 +349,7 @@ def extract(reports: Iterable[str | Document], config: ExtractionConfig | None =
         examples = read_radgraph(source)
     extractor = Extractor(config, examples or [], backend, source)
     try:
-        return extractor.run(docs).documents
+        return extractor.run(docs)
     finally:
         if backend is None:
             extractor.close()

@@ -22,6 +22,7 @@ from llmgraph.errors import InputError
 from llmgraph.formats import documents_from_raw
 
 RADGRAPH_MODELS = ("radgraph", "radgraph-xl", "modern-radgraph-xl", "echograph")
+DEFAULT_RADGRAPH_MODEL = "radgraph-xl"
 
 
 def radgraph_cache_dir(model_type: str) -> Path:
@@ -36,7 +37,7 @@ class RadGraphPackageModel:
 
     name = "radgraph"
 
-    def __init__(self, model_type: str = "radgraph-xl", cache_dir: str | Path | None = None):
+    def __init__(self, model_type: str = DEFAULT_RADGRAPH_MODEL, cache_dir: str | Path | None = None):
         if model_type not in RADGRAPH_MODELS:
             raise InputError(f"unknown radgraph model {model_type!r} (expected one of {', '.join(RADGRAPH_MODELS)})")
         try:

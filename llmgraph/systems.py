@@ -20,15 +20,16 @@ import itertools
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Protocol
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Protocol
 
-from llmgraph.backends import Backend, Decoding, create_backend, default_backend
+from llmgraph.backends import Backend, Decoding, create_backend
 from llmgraph.document import Document
 from llmgraph.extractor import MAX_REPORT_WORDS, ExtractionConfig, Extractor, check_exemplar_pool, new_run, report_problem
-from llmgraph.grammar import GrammarMode
-from llmgraph.labels import LabelSet
 from llmgraph.models import DEFAULT_MODEL
 from llmgraph.prompting import PromptTemplate
+from llmgraph.radgraph_package import DEFAULT_RADGRAPH_MODEL
+from llmgraph.registry import Registry
+from llmgraph.errors import InputError
 
 Batch = tuple[list[Document], dict[str, str]]
 SPAN_MODEL_FILES = ("span_model.json", "heads.pt", "encoder")  # what ``train_span`` writes into its folder
@@ -107,26 +108,6 @@ class System(Protocol):
 
 
 @dataclass
-class SystemRun:
-    """What one system predicted for a list of reports, and what it cost."""
-
-    documents: list[Document]
-    errors: dict[str, str]
-    manifest: dict[str, Any]
-
-
-def run_system(system: System, docs: list[Document]) -> SystemRun:
-    """All of ``docs`` through ``system``, in memory (``llmgraph.batch`` is the resumable way)."""
-    documents: list[Document] = []
-    errors: dict[str, str] = {}
-    started = time.perf_counter()
-    for batch_documents, batch_errors in system.stream(docs):
-        documents += batch_documents
-        errors.update(batch_errors)
-    return SystemRun(documents, errors, system.manifest() | {"wall_seconds": time.perf_counter() - started})
-
-
-@dataclass
 class BackendPool:
     """Loaded backends, keyed by what makes them differ; each is loaded once and closed at the end."""
 
@@ -147,20 +128,6 @@ class BackendPool:
         self.backends.clear()
 
 
-def extraction_config(settings: dict[str, Any]) -> ExtractionConfig:
-    """The extraction settings of an LLM system (experiment keys, as in ``schemas/experiment.schema.json``)."""
-    backend = settings.get("backend") or default_backend()
-    options = {"vllm": {"grammar_backend": settings.get("grammar_backend", "guidance")},
-               "openai": {key: settings[source] for key, source in
-                          (("base_url", "url"), ("api_key_env", "api_key_env"), ("concurrency", "concurrency"))
-                          if source in settings}}.get(backend, {})
-    fields = {key: settings[key] for key in ("prompt", "shots", "batch_size", "max_entities", "fuzzy") if key in settings}
-    return ExtractionConfig(
-        backend=backend, model=settings.get("model"), exemplar_strategy=settings.get("exemplars", "fixed"),
-        label_set=LabelSet(settings.get("labels", "radgraph")), grammar=GrammarMode(settings.get("grammar", "report")),
-        decoding=Decoding(**settings.get("decoding", {})), backend_options=options, **fields)
-
-
 class LLMSystem:
     """An LLM with a prompt, exemplars, grammar mode and decoding settings; the model loads on first use.
 
@@ -172,7 +139,7 @@ class LLMSystem:
     def __init__(self, config: ExtractionConfig, examples: list[Document], pool: BackendPool | None = None,
                  examples_source: str | Path | None = None):
         check_exemplar_pool(config.shots, examples, examples_source)
-        self.config = replace(config, backend=config.backend or default_backend())
+        self.config = replace(config, backend=config.backend_name())
         self.examples = examples if config.shots else []
         self.examples_source = examples_source
         self.pool = pool or BackendPool()
@@ -186,15 +153,15 @@ class LLMSystem:
     def settings(self) -> dict[str, Any]:
         config = self.config
         return {"type": "llm", "backend": config.backend, "model": config.model or DEFAULT_MODEL,
-                "prompt_sha256": self.prompt.sha256, "shots": config.shots, "exemplars": config.exemplar_strategy,
-                "exemplar_pool": len(self.examples), "labels": config.label_set.value, "grammar": config.grammar.value,
+                "prompt_sha256": self.prompt.sha256, "shots": config.shots, "exemplars": config.exemplars,
+                "exemplar_pool": len(self.examples), "labels": config.labels.value, "grammar": config.grammar.value,
                 "decoding": asdict(config.decoding), "max_entities": config.max_entities, "fuzzy": config.fuzzy,
                 **({"model_files": self.model_files} if self.model_files else {})}
 
     def stream(self, docs: Iterable[Document]) -> Iterator[Batch]:
         if self.extractor is None:
             backend, self.load_seconds = self.pool.get(self.config.backend, self.config.model, self.config.decoding,
-                                                       self.config.backend_options)
+                                                       self.config.backend_options())
             self.extractor = Extractor(self.config, self.examples, backend, self.examples_source)
         return self.extractor.stream(docs, self.run)
 
@@ -219,8 +186,9 @@ class PredictorSystem:
     Unicode, empty) are per-report errors; the rest of their batch is predicted."""
 
     def __init__(self, load: Callable[[], Any], settings: dict[str, Any], batch_size: int = 32,
-                 max_words: int = MAX_REPORT_WORDS):
+                 max_words: int = MAX_REPORT_WORDS, training_seconds: float | None = None):
         self.load, self._settings, self.batch_size, self.max_words = load, settings, batch_size, max_words
+        self.training_seconds = training_seconds  # when the model was trained for this run (compare)
         self.predictor: Any = None
         self.load_seconds, self.seconds, self.reports, self.failed = 0.0, 0.0, 0, 0
 
@@ -248,7 +216,8 @@ class PredictorSystem:
 
     def manifest(self) -> dict[str, Any]:
         return {"backend": self.predictor.describe() if self.predictor else None, "settings": self._settings,
-                "seconds": {"model_load": self.load_seconds, "prediction": self.seconds},
+                "seconds": {"model_load": self.load_seconds, "prediction": self.seconds,
+                            **({"training": self.training_seconds} if self.training_seconds is not None else {})},
                 "reports_per_second": self.reports / self.seconds if self.seconds else None,
                 "counts": {"reports": self.reports, "reports_ok": self.reports - self.failed, "reports_failed": self.failed,
                            "prompt_tokens": 0, "completion_tokens": 0}}
@@ -258,7 +227,7 @@ class PredictorSystem:
             self.predictor.close()
 
 
-def span_system(model_dir: str | Path, batch_size: int = 32) -> PredictorSystem:
+def span_system(model_dir: str | Path, batch_size: int = 32, training_seconds: float | None = None) -> PredictorSystem:
     """Our span baseline from a folder written by ``llmgraph train-span`` (torch is imported when it loads,
     so a cached comparison never imports it)."""
     model_dir = Path(model_dir)
@@ -271,11 +240,102 @@ def span_system(model_dir: str | Path, batch_size: int = 32) -> PredictorSystem:
     return PredictorSystem(load,
                            {"type": "span", "model": str(model_dir.resolve()),
                             "span_model_sha256": span_model_fingerprint(model_dir)},
-                           batch_size)
+                           batch_size, training_seconds=training_seconds)
 
 
-def radgraph_system(model: str = "radgraph-xl", cache_dir: str | None = None) -> PredictorSystem:
+def radgraph_system(model: str = DEFAULT_RADGRAPH_MODEL, cache_dir: str | None = None) -> PredictorSystem:
     """A model of the ``radgraph`` package (it predicts one report at a time)."""
     from llmgraph.radgraph_package import RadGraphPackageModel
 
     return PredictorSystem(lambda: RadGraphPackageModel(model, cache_dir), {"type": "radgraph", "model": model})
+
+
+# --- Kinds of system: a typed config each, built into a System with a shared context ----------------------
+
+
+@dataclass
+class SystemContext:
+    """What building a system may need besides its config: the loaded engines to share, the exemplar
+    pool (read on first use), and where ``compare`` trains span models (``work_dir``)."""
+
+    pool: BackendPool = field(default_factory=BackendPool)
+    examples_source: str | Path | None = None
+    examples_labeler: str = "1"
+    loaded_examples: list[Document] | None = None
+    work_dir: Path | None = None
+    log: Callable[[str], None] = print
+
+    def examples(self) -> list[Document]:
+        if self.loaded_examples is None:
+            from llmgraph.formats import read_radgraph
+            from llmgraph.prompting import sample_gold_path
+
+            self.examples_source = self.examples_source or sample_gold_path()
+            self.loaded_examples = read_radgraph(self.examples_source, self.examples_labeler)
+        return self.loaded_examples
+
+
+@dataclass
+class SpanSystemConfig:
+    """Our span baseline: a folder written by ``llmgraph train-span`` (``model``), or a ``train:`` block
+    that ``compare`` trains into its output folder first (the keys of ``$defs.span_training``)."""
+
+    type: ClassVar[str] = "span"
+
+    model: str | None = None
+    train: dict[str, Any] | None = None
+    batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        if (self.model is None) == (self.train is None):
+            raise InputError("a span system needs a model folder (--model DIR, model:) or, in an experiment "
+                             "file, a train: block, not both")
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any]) -> "SpanSystemConfig":
+        from llmgraph.extractor import _from_settings
+
+        return _from_settings(cls, settings)
+
+    def system(self, context: SystemContext) -> PredictorSystem:
+        if self.model is not None:
+            return span_system(self.model, self.batch_size)
+        if context.work_dir is None:
+            raise InputError("a span system with a train: block is trained by llmgraph compare; "
+                             "elsewhere give the folder of llmgraph train-span")
+        from llmgraph.compare import trained_span_model
+
+        model_dir, seconds = trained_span_model(self.train, context.work_dir, context.log)
+        return span_system(model_dir, self.batch_size, training_seconds=seconds or None)
+
+
+@dataclass
+class RadGraphSystemConfig:
+    """A model of the ``radgraph`` package (``llmgraph.radgraph_package.RADGRAPH_MODELS``)."""
+
+    type: ClassVar[str] = "radgraph"
+
+    model: str = DEFAULT_RADGRAPH_MODEL
+    cache_dir: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any]) -> "RadGraphSystemConfig":
+        from llmgraph.extractor import _from_settings
+
+        return _from_settings(cls, settings)
+
+    def system(self, context: SystemContext) -> PredictorSystem:
+        return radgraph_system(self.model, self.cache_dir)
+
+
+# ``type`` (experiment files, ``llmgraph extract --type``) -> the config class of that kind of system.
+SYSTEM_TYPES = Registry("system type", {
+    "llm": "llmgraph.extractor:ExtractionConfig",
+    "span": "llmgraph.systems:SpanSystemConfig",
+    "radgraph": "llmgraph.systems:RadGraphSystemConfig",
+})
+
+
+def system_config(kind: str, settings: dict[str, Any]) -> Any:
+    """The typed config of a system of type ``kind`` from its experiment-file keys."""
+    return SYSTEM_TYPES.load(kind).from_settings(settings)

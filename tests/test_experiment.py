@@ -347,3 +347,59 @@ def test_an_unknown_key_after_known_llm_keys_is_the_one_named(tmp_path):
     path = write(tmp_path, GOLD + "systems: [{name: a, model: m, backend: vllm, promt: x}]\n")
     with pytest.raises(InputError, match=r"systems\[0\]: unknown key 'promt'$"):
         load_experiment(path)
+
+
+def test_the_schema_and_the_typed_configs_have_the_same_keys_and_defaults():
+    """Every kind of system's config fields are exactly the keys its schema definition allows, and a
+    default the schema states is the config's."""
+    from dataclasses import MISSING, fields
+
+    from llmgraph.extractor import setting_fields
+    from llmgraph.systems import SYSTEM_TYPES
+    from llmgraph.validation import load_schema
+
+    definitions = load_schema("experiment.schema.json")["$defs"]
+    where = {"llm": definitions["llm_properties"], "span": definitions["span_system"],
+             "radgraph": definitions["radgraph_system"]}
+    assert set(where) == set(SYSTEM_TYPES)
+    for kind, definition in where.items():
+        config = SYSTEM_TYPES.load(kind)
+        keys = set(definition["properties"]) - {"name", "type"}
+        assert keys == set(setting_fields(config)), kind
+        for item in fields(config):
+            stated = definition["properties"].get(item.name, {}).get("default")
+            if stated is not None and item.default is not MISSING:
+                assert stated == getattr(item.default, "value", item.default), (kind, item.name)
+
+
+def test_an_unknown_setting_or_system_type_is_one_line_naming_the_choices():
+    from llmgraph.systems import system_config
+
+    with pytest.raises(InputError, match=r"'temprature': not a setting of llm systems \(expected backend, model"):
+        system_config("llm", {"temprature": 0})
+    with pytest.raises(InputError, match=r"unknown system type 'gpt' \(expected one of llm, span, radgraph\)"):
+        system_config("gpt", {})
+    with pytest.raises(InputError, match="needs a model folder"):
+        system_config("span", {})
+
+
+def test_a_backend_is_one_registry_line_and_takes_only_its_own_options():
+    from llmgraph.backends import BACKENDS, create_backend
+    from llmgraph.backends.base import Decoding
+    from llmgraph.extractor import ExtractionConfig
+
+    class Echo:  # any class with the Backend constructor's first arguments
+        def __init__(self, model, decoding, **options):
+            self.model, self.options = model, options
+
+    BACKENDS.entries["echo"] = f"{__name__}:Echo"
+    globals()["Echo"] = Echo
+    try:
+        assert create_backend("echo", "m", Decoding()).model == "m"
+    finally:
+        del BACKENDS.entries["echo"]
+    served = ExtractionConfig(backend="openai", url=["http://a/v1"], concurrency=4, grammar_backend=None)
+    assert served.backend_options() == {"base_url": ["http://a/v1"], "concurrency": 4}
+    assert ExtractionConfig(backend="vllm", concurrency=4).misplaced_options() == {"concurrency": "openai"}
+    with pytest.raises(InputError, match="unknown backend 'tgi'"):
+        create_backend("tgi", None, Decoding())

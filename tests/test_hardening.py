@@ -44,7 +44,7 @@ def one_line_error(result: Result, *phrases: str) -> None:
 
 
 def span(source: Path, output: Path, model: Path, *extra: object) -> Result:
-    return llmgraph("extract", source, "-o", output, "--backend", "span", "--model", model, "-q", *extra)
+    return llmgraph("extract", source, "-o", output, "--type", "span", "--model", model, "-q", *extra)
 
 
 def report_lines(path: Path, reports: list[str]) -> Path:
@@ -264,7 +264,7 @@ def test_a_corrupt_settings_file_and_a_garbage_lock_are_one_line_errors(span_mod
 def test_ctrl_c_says_how_to_resume(span_model, tmp_path):
     source = report_lines(tmp_path / "a.txt", [f"Small effusion number {n} ." for n in range(400)])
     output = tmp_path / "out.json"
-    command = [sys.executable, "-m", "llmgraph", "extract", str(source), "-o", str(output), "--backend", "span",
+    command = [sys.executable, "-m", "llmgraph", "extract", str(source), "-o", str(output), "--type", "span",
                "--model", str(span_model), "--batch-size", "1", "-q"]
     process = subprocess.Popen(command, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
@@ -309,7 +309,7 @@ def test_empty_section_names_are_refused(tmp_path, sections):
 def test_llm_options_with_a_span_backend_are_refused(span_model, tmp_path):
     source = report_lines(tmp_path / "a.txt", REPORTS)
     one_line_error(span(source, tmp_path / "o.json", span_model, "--prompt", "zero-shot", "--shots", "1"),
-                   "--prompt, --shots: LLM options, which --backend span does not take")
+                   "--prompt, --shots: LLM options, which --type span does not take")
     one_line_error(llmgraph("extract", source, "-o", tmp_path / "o.json", "--backend", "vllm", "--endpoint", "x"),
                    "--endpoint: options of --backend openai, not --backend vllm")
     one_line_error(llmgraph("extract", source, "-o", tmp_path / "o.json", "--shots", "0", "--examples", source),

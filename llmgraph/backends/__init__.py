@@ -1,11 +1,21 @@
-"""Generation backends behind one small interface (see ``base.Backend``)."""
+"""Generation backends behind one small interface (see ``base.Backend``), one file each.
+
+``BACKENDS`` maps a backend's name (``--backend``, ``backend:`` in experiment files) to its class;
+a new engine is a file here with a ``Backend`` subclass and one line in the table. The LLM config's
+fields that a backend takes (``grammar_backend`` for vllm, ``url``/``api_key_env``/``concurrency``
+for openai) name it in their metadata (``llmgraph.extractor.ExtractionConfig``).
+"""
 
 from __future__ import annotations
 
 from llmgraph.backends.base import Backend, Decoding, Generation, GenerationRequest
-from llmgraph.errors import InputError
+from llmgraph.registry import Registry
 
-BACKENDS = ("vllm", "transformers", "openai")
+BACKENDS = Registry("backend", {
+    "vllm": "llmgraph.backends.vllm:VLLMBackend",
+    "transformers": "llmgraph.backends.transformers:TransformersBackend",
+    "openai": "llmgraph.backends.openai:OpenAIBackend",
+})
 
 
 def default_backend() -> str:
@@ -15,21 +25,9 @@ def default_backend() -> str:
     return "vllm" if importlib.util.find_spec("vllm") is not None else "transformers"
 
 
-def create_backend(name: str, model: str, decoding: Decoding, **options) -> Backend:
+def create_backend(name: str, model: str | None, decoding: Decoding, **options) -> Backend:
     """Build the named backend for ``model`` (a local folder, a hub-cache id, or a served model name)."""
-    if name == "vllm":
-        from llmgraph.backends.vllm import VLLMBackend
-
-        return VLLMBackend(model, decoding, **options)
-    if name == "transformers":
-        from llmgraph.backends.transformers import TransformersBackend
-
-        return TransformersBackend(model, decoding, **options)
-    if name == "openai":
-        from llmgraph.backends.openai import OpenAIBackend
-
-        return OpenAIBackend(model, decoding, **options)
-    raise InputError(f"unknown backend {name!r} (expected one of {', '.join(BACKENDS)})")
+    return BACKENDS.load(name)(model, decoding, **options)
 
 
 __all__ = ["BACKENDS", "Backend", "Decoding", "Generation", "GenerationRequest", "create_backend", "default_backend"]
