@@ -93,7 +93,7 @@ def _header_tokens(tokens: list[str]) -> set[int]:
 
 
 @dataclass(frozen=True)
-class Span:
+class CandidateSpan:
     """A candidate entity: tokens ``start..end`` (inclusive) and the text the model writes for it."""
 
     start: int
@@ -109,7 +109,7 @@ def span_text(doc: Document, start: int, end: int) -> str:
     return " ".join(doc.tokens[start:end + 1])
 
 
-def candidate_spans(doc: Document, max_tokens: int = MAX_SPAN_TOKENS, max_words: int = MAX_SPAN_WORDS) -> list[Span]:
+def candidate_spans(doc: Document, max_tokens: int = MAX_SPAN_TOKENS, max_words: int = MAX_SPAN_WORDS) -> list[CandidateSpan]:
     """The spans an entity may take: up to ``max_words`` words (``max_tokens`` tokens), starting and
     ending on a content word, never on a section header."""
     tokens = doc.tokens
@@ -124,7 +124,7 @@ def candidate_spans(doc: Document, max_tokens: int = MAX_SPAN_TOKENS, max_words:
             if words > max_words or end in header or not (_is_word(tokens[end]) or _joins(tokens, end)):
                 break
             if _can_bound(tokens[end]) and not _decimal_point(tokens, end + 1):
-                spans.append(Span(start, end, span_text(doc, start, end)))
+                spans.append(CandidateSpan(start, end, span_text(doc, start, end)))
     return spans
 
 
@@ -151,7 +151,7 @@ def report_rules(doc: Document, labels: tuple[str, ...], max_relations: int = MA
     A relation's target is any candidate span text of the report.
     """
     spans = candidate_spans(doc)
-    by_start: dict[int, list[Span]] = {}
+    by_start: dict[int, list[CandidateSpan]] = {}
     for span in spans:
         by_start.setdefault(span.start, []).append(span)
     starts = sorted(by_start)
@@ -207,6 +207,19 @@ def to_ebnf(rules: Rules) -> str:
     return _render(rules, " ::= ", "root")
 
 
+class GrammarDialect(str, Enum):
+    """The grammar syntaxes the engines read: Lark (llguidance) and GBNF/EBNF (xgrammar)."""
+
+    LARK = "lark"
+    EBNF = "ebnf"
+
+
+# vLLM's structured-output backends (``--grammar-backend``; a server's ``--structured-outputs-config``)
+# and the dialect each reads.
+GRAMMAR_BACKENDS = {"guidance": GrammarDialect.LARK, "xgrammar": GrammarDialect.EBNF}
+DEFAULT_GRAMMAR_BACKEND = "guidance"  # llguidance: the per-report grammar compiles in well under 1% of the run
+
+
 @dataclass(frozen=True)
 class Constraint:
     """What one generation is constrained by: nothing, a JSON Schema, or a grammar per dialect."""
@@ -215,9 +228,21 @@ class Constraint:
     schema: dict[str, Any] | None = None
     rules: Rules | None = None
 
-    def grammar(self, dialect: str) -> str:
+    def grammar(self, dialect: GrammarDialect) -> str:
         assert self.rules is not None
-        return to_lark(self.rules) if dialect == "lark" else to_ebnf(self.rules)
+        return to_lark(self.rules) if GrammarDialect(dialect) is GrammarDialect.LARK else to_ebnf(self.rules)
+
+
+def structured_outputs(constraint: Constraint, grammar_backend: str) -> dict[str, Any] | None:
+    """The constraint as vLLM's structured-output fields (``StructuredOutputsParams`` in the engine, the
+    ``structured_outputs`` request field of a vLLM server: the same keys), for ``grammar_backend``;
+    None when the generation is unconstrained. JSON is written without free whitespace, which small
+    models otherwise fill forever."""
+    if constraint.mode is GrammarMode.JSON:
+        return {"json": constraint.schema, "disable_any_whitespace": True}
+    if constraint.mode is GrammarMode.REPORT:
+        return {"grammar": constraint.grammar(GRAMMAR_BACKENDS[grammar_backend])}
+    return None
 
 
 def constraint_for(doc: Document, mode: GrammarMode, labels: tuple[str, ...],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from llmgraph.errors import InputError
 from llmgraph.grammar import Constraint
@@ -75,3 +75,15 @@ def context_overflow(tokenizer, request: GenerationRequest, max_tokens: int, max
         return None
     return Generation("", len(prompt), finish_reason="error",
                       error=f"report too long for the model context ({needed} > {max_model_len} tokens)")
+
+
+def generate_fitting(requests: list[GenerationRequest], overflow: Callable[[GenerationRequest], Generation | None],
+                     run: Callable[[list[GenerationRequest]], list[Generation]]) -> list[Generation]:
+    """Every request's generation, in order: those ``overflow`` answers (a prompt too long for the
+    context) are split off, the rest go to ``run`` in one call, and the two are put back together."""
+    results = [overflow(request) for request in requests]
+    fitting = [index for index, result in enumerate(results) if result is None]
+    if fitting:
+        for index, generation in zip(fitting, run([requests[index] for index in fitting])):
+            results[index] = generation
+    return results  # type: ignore[return-value]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmgraph.backends.vllm import cpu_defaults
+from llmgraph.grammar import DEFAULT_GRAMMAR_BACKEND
 
 
 def free_port() -> int:
@@ -44,7 +45,7 @@ class LocalServer:
 
 
 def start_vllm_server(model: Path, port: int | None = None, served_name: str = "smollm2",
-                      grammar_backend: str = "guidance", max_model_len: int = 4096,
+                      grammar_backend: str = DEFAULT_GRAMMAR_BACKEND, max_model_len: int = 4096,
                       timeout: float = 400.0) -> LocalServer:
     """Start ``vllm serve`` for ``model`` and return once it answers ``/v1/models``.
 

@@ -22,7 +22,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from llmgraph.backends.base import Decoding, Generation, GenerationRequest
 from llmgraph.errors import InputError
-from llmgraph.grammar import GrammarMode
+from llmgraph.grammar import DEFAULT_GRAMMAR_BACKEND, GRAMMAR_BACKENDS, GrammarMode, structured_outputs
 
 DEFAULT_URL = "http://127.0.0.1:8000/v1"
 COOL_DOWN = 5.0  # seconds an endpoint that just failed is passed over while others are up
@@ -49,7 +49,7 @@ class OpenAIBackend:
 
     def __init__(self, model: str | None, decoding: Decoding, base_url: str | list[str] = DEFAULT_URL,
                  api_key_env: str = "OPENAI_API_KEY", concurrency: int = 16, timeout: float = 300.0,
-                 retry_seconds: float = 600.0, grammar_dialect: str = "lark"):
+                 retry_seconds: float = 600.0, grammar_backend: str = DEFAULT_GRAMMAR_BACKEND):
         import openai
 
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
@@ -60,7 +60,9 @@ class OpenAIBackend:
         self.decoding = decoding
         self.concurrency = concurrency
         self.retry_seconds = retry_seconds
-        self.grammar_dialect = grammar_dialect
+        if grammar_backend not in GRAMMAR_BACKENDS:
+            raise InputError(f"unknown grammar backend {grammar_backend!r} (expected {' or '.join(GRAMMAR_BACKENDS)})")
+        self.grammar_backend = grammar_backend  # the servers' structured-output backend: it decides the dialect
         self.api_key_env = api_key_env
         self.timeout = timeout
         urls = [base_url] if isinstance(base_url, str) else list(base_url)
@@ -93,22 +95,9 @@ class OpenAIBackend:
         return Endpoint(url, [entry.id for entry in served], any(getattr(e, "owned_by", None) == "vllm" for e in served))
 
     def _arguments(self, request: GenerationRequest) -> dict[str, Any]:
-        constraint = request.constraint
-        arguments: dict[str, Any] = {
-            "model": self.model, "messages": request.messages, "temperature": self.decoding.temperature,
-            "max_tokens": request.max_tokens or self.decoding.max_tokens, "seed": self.decoding.seed,
-        }
-        if constraint.mode is GrammarMode.JSON and self.vllm_server:
-            # vLLM's own field also turns off free whitespace, which small models fill forever.
-            arguments["extra_body"] = {"structured_outputs": {"json": constraint.schema, "disable_any_whitespace": True}}
-        elif constraint.mode is GrammarMode.JSON:
-            arguments["response_format"] = {"type": "json_schema", "json_schema": {
-                "name": "radgraph_extraction", "schema": constraint.schema, "strict": True}}
-        elif constraint.mode is GrammarMode.REPORT:
-            if not self.vllm_server:
-                raise InputError(f"--grammar report needs vLLM servers; {self.base_url} is not one (use --grammar json)")
-            arguments["extra_body"] = {"structured_outputs": {"grammar": constraint.grammar(self.grammar_dialect)}}
-        return arguments
+        if request.constraint.mode is GrammarMode.REPORT and not self.vllm_server:
+            raise InputError(f"--grammar report needs vLLM servers; {self.base_url} is not one (use --grammar json)")
+        return request_arguments(request, self.model, self.decoding, self.vllm_server, self.grammar_backend)
 
     async def _endpoint(self) -> Endpoint:
         """The least busy endpoint with a free slot, preferring those that have not just failed."""
@@ -167,7 +156,25 @@ class OpenAIBackend:
         return {"backend": self.name, "model": self.model, "base_url": self.base_url,
                 "endpoints": [{"url": e.url, "requests": e.requests, "failures": e.failures} for e in self.endpoints],
                 "vllm_server": self.vllm_server, "concurrency_per_endpoint": self.concurrency,
-                "grammar_dialect": self.grammar_dialect, "retried_requests": self.retried}
+                "grammar_backend": self.grammar_backend, "retried_requests": self.retried}
 
     def close(self) -> None:
         pass
+
+
+def request_arguments(request: GenerationRequest, model: str | None, decoding: Decoding, vllm_server: bool,
+                      grammar_backend: str = DEFAULT_GRAMMAR_BACKEND) -> dict[str, Any]:
+    """The chat-completion arguments of one request (pure: tested without a server). A vLLM server
+    takes the constraint in its ``structured_outputs`` field; another server gets a JSON Schema as
+    ``response_format`` (and cannot take a grammar)."""
+    arguments: dict[str, Any] = {"model": model, "messages": request.messages, "temperature": decoding.temperature,
+                                 "max_tokens": request.max_tokens or decoding.max_tokens, "seed": decoding.seed}
+    constraint = request.constraint
+    if vllm_server:
+        fields = structured_outputs(constraint, grammar_backend)
+        if fields:
+            arguments["extra_body"] = {"structured_outputs": fields}
+    elif constraint.mode is GrammarMode.JSON:
+        arguments["response_format"] = {"type": "json_schema", "json_schema": {
+            "name": "radgraph_extraction", "schema": constraint.schema, "strict": True}}
+    return arguments

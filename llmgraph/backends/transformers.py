@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmgraph.backends.base import Decoding, Generation, GenerationRequest, context_overflow
-from llmgraph.grammar import GrammarMode
+from llmgraph.backends.base import Decoding, Generation, GenerationRequest, context_overflow, generate_fitting
+from llmgraph.grammar import GrammarDialect, GrammarMode
 from llmgraph.models import DEFAULT_MODEL, context_length, resolve_model
 
 
@@ -48,7 +48,7 @@ class TransformersBackend:
         if constraint.mode is GrammarMode.JSON:
             return self.grammar_compiler.compile_json_schema(constraint.schema, any_whitespace=False, separators=(",", ":"))
         if constraint.mode is GrammarMode.REPORT:
-            return self.grammar_compiler.compile_grammar(constraint.grammar("ebnf"))
+            return self.grammar_compiler.compile_grammar(constraint.grammar(GrammarDialect.EBNF))
         return None
 
     def _generate_batch(self, requests: list[GenerationRequest]) -> list[Generation]:
@@ -82,20 +82,12 @@ class TransformersBackend:
         return generations
 
     def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
+        def overflow(request: GenerationRequest) -> Generation | None:
+            return context_overflow(self.tokenizer, request, self.decoding.max_tokens, self.max_model_len)
+
         results: list[Generation] = []
         for start in range(0, len(requests), self.batch_size):
-            batch = requests[start:start + self.batch_size]
-            fits, generations = [], {}
-            for index, request in enumerate(batch):
-                overflow = context_overflow(self.tokenizer, request, self.decoding.max_tokens, self.max_model_len)
-                if overflow is None:
-                    fits.append(index)
-                else:
-                    generations[index] = overflow
-            if fits:
-                for index, generation in zip(fits, self._generate_batch([batch[i] for i in fits])):
-                    generations[index] = generation
-            results.extend(generations[index] for index in range(len(batch)))
+            results += generate_fitting(requests[start:start + self.batch_size], overflow, self._generate_batch)
         return results
 
     def describe(self) -> dict[str, Any]:

@@ -11,12 +11,11 @@ import os
 import warnings
 from typing import Any
 
-from llmgraph.backends.base import Decoding, Generation, GenerationRequest, context_overflow
+from llmgraph.backends.base import Decoding, Generation, GenerationRequest, context_overflow, generate_fitting
 from llmgraph.errors import InputError
-from llmgraph.grammar import GrammarMode
+from llmgraph.grammar import DEFAULT_GRAMMAR_BACKEND, GRAMMAR_BACKENDS, structured_outputs
 from llmgraph.models import DEFAULT_MODEL, context_length, resolve_model
 
-GRAMMAR_BACKENDS = ("guidance", "xgrammar")
 
 
 def cpu_defaults() -> dict[str, str]:
@@ -47,11 +46,11 @@ class VLLMBackend:
 
     name = "vllm"
 
-    def __init__(self, model: str | None, decoding: Decoding, grammar_backend: str = "guidance",
+    def __init__(self, model: str | None, decoding: Decoding, grammar_backend: str = DEFAULT_GRAMMAR_BACKEND,
                  max_model_len: int | None = None, prefix_caching: bool = True, enforce_eager: bool | None = None,
                  **engine_options: Any):
         if grammar_backend not in GRAMMAR_BACKENDS:
-            raise InputError(f"unknown grammar backend {grammar_backend!r} (expected guidance or xgrammar)")
+            raise InputError(f"unknown grammar backend {grammar_backend!r} (expected {' or '.join(GRAMMAR_BACKENDS)})")
         os.environ.update(cpu_defaults() | logging_defaults())
         with warnings.catch_warnings():
             if not verbose():
@@ -79,32 +78,21 @@ class VLLMBackend:
 
     def _sampling(self, request: GenerationRequest):
         from vllm import SamplingParams
-        from vllm.sampling_params import StructuredOutputsParams
 
-        constraint = request.constraint
-        structured = None
-        if constraint.mode is GrammarMode.JSON:
-            structured = StructuredOutputsParams(json=constraint.schema, disable_any_whitespace=True)
-        elif constraint.mode is GrammarMode.REPORT:
-            structured = StructuredOutputsParams(grammar=constraint.grammar("lark" if self.grammar_backend == "guidance" else "ebnf"))
-        return SamplingParams(temperature=self.decoding.temperature, seed=self.decoding.seed,
-                              max_tokens=request.max_tokens or self.decoding.max_tokens, structured_outputs=structured)
+        return SamplingParams(**sampling_arguments(request, self.decoding, self.grammar_backend))
 
     def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
-        results: list[Generation | None] = [None] * len(requests)
-        runnable = []
-        for index, request in enumerate(requests):
-            results[index] = context_overflow(self.tokenizer, request, self.decoding.max_tokens, self.max_model_len)
-            if results[index] is None:
-                runnable.append(index)
-        if runnable:
-            outputs = self.llm.chat([requests[i].messages for i in runnable],
-                                    [self._sampling(requests[i]) for i in runnable], use_tqdm=False)
-            for index, output in zip(runnable, outputs):
-                completion = output.outputs[0]
-                results[index] = Generation(completion.text, len(output.prompt_token_ids or ()),
-                                            len(completion.token_ids), completion.finish_reason or "stop")
-        return results  # type: ignore[return-value]
+        def overflow(request: GenerationRequest) -> Generation | None:
+            return context_overflow(self.tokenizer, request, self.decoding.max_tokens, self.max_model_len)
+
+        return generate_fitting(requests, overflow, self._run)
+
+    def _run(self, requests: list[GenerationRequest]) -> list[Generation]:
+        outputs = self.llm.chat([request.messages for request in requests],
+                                [self._sampling(request) for request in requests], use_tqdm=False)
+        return [Generation(output.outputs[0].text, len(output.prompt_token_ids or ()),
+                           len(output.outputs[0].token_ids), output.outputs[0].finish_reason or "stop")
+                for output in outputs]
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "model": self.model, "model_path": str(self.model_path),
@@ -117,3 +105,13 @@ class VLLMBackend:
         if shutdown:
             shutdown()
         del self.llm
+
+
+def sampling_arguments(request: GenerationRequest, decoding: Decoding, grammar_backend: str) -> dict[str, Any]:
+    """``SamplingParams`` arguments of one request (pure: tested without an engine)."""
+    from vllm.sampling_params import StructuredOutputsParams
+
+    fields = structured_outputs(request.constraint, grammar_backend)
+    return {"temperature": decoding.temperature, "seed": decoding.seed,
+            "max_tokens": request.max_tokens or decoding.max_tokens,
+            "structured_outputs": StructuredOutputsParams(**fields) if fields else None}
