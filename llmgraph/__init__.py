@@ -5,9 +5,11 @@ The public Python API (each name is imported on first use, so ``import llmgraph`
     import llmgraph
 
     gold = llmgraph.read_radgraph("eval/data/sample_gold.json")
-    predicted = llmgraph.extract(gold[:4])                      # the embedded model, few-shot, per-report grammar
-    scores = llmgraph.evaluate(gold[:4], predicted)             # micro-F1, F1RadGraph, bootstrap CIs
-    llmgraph.write_viewer("viewer.html", predicted, gold[:4])   # the predictions against the gold
+    run = llmgraph.extract(gold[:4])                     # the embedded model, few-shot, per-report grammar
+    print(run.errors)                                    # report id -> why it failed
+    scores = llmgraph.evaluate(gold[:4], run.documents)  # micro-F1, F1RadGraph, bootstrap CIs
+    llmgraph.write_viewer("viewer.html", run.documents, gold[:4])  # the predictions against the gold
+    llmgraph.compare("eval/gpt4-mirror.yaml", "out/mirror")        # llmgraph compare: systems x gold sets
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ __version__ = "0.1.0"
 
 _API = {
     "extract": "llmgraph.extractor", "ExtractionConfig": "llmgraph.extractor", "Extractor": "llmgraph.extractor",
+    "ExtractionRun": "llmgraph.extractor", "compare": "llmgraph.compare",
     "Document": "llmgraph.document", "Entity": "llmgraph.document", "Relation": "llmgraph.document",
     "read_radgraph": "llmgraph.formats", "write_radgraph": "llmgraph.formats", "load_documents": "llmgraph.inputs",
     "evaluate": "llmgraph.metrics", "write_viewer": "llmgraph.viz", "InputError": "llmgraph.errors",

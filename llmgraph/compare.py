@@ -8,6 +8,10 @@ with ``SET.manifest.json`` and ``SET.key`` (the cache key), ``span-models/`` (tr
 and the tables written by ``llmgraph.results``. A system that fails is reported and skipped;
 the others' results are still written.
 
+Each system runs through ``extract``'s resumable runner (``llmgraph.batch.run_batches``): its
+finished batches go to ``SET.json.partial.jsonl`` as they finish, under a lock, so a killed
+comparison continues the system it was running; a partial run with another cache key starts over.
+
 The cache key holds what the built system says decides its output (``System.settings()``: for a
 span model the hash of its files, for a local LLM its files' sizes and times), so a model
 retrained into the same folder runs again.
@@ -29,12 +33,13 @@ from llmgraph.document import Document
 from llmgraph.errors import InputError
 from llmgraph.experiment import Experiment, GoldSet, SystemSpec
 from llmgraph.extractor import ExtractionConfig, check_exemplar_pool
-from llmgraph.formats import read_radgraph, write_atomic, write_radgraph
+from llmgraph.formats import read_radgraph, write_atomic, write_json, write_radgraph
 from llmgraph.labels import LabelSet
 from llmgraph.metrics import evaluate, paired_bootstrap
 from llmgraph.prompting import PromptTemplate, sample_gold_path
-from llmgraph.systems import (BackendPool, LLMSystem, System, SystemRun, extraction_config, file_sha256,
-                              radgraph_system, run_system, span_system)
+from llmgraph.batch import run_batches
+from llmgraph.runlog import settings_match
+from llmgraph.systems import System, SystemContext, file_sha256, system_config
 
 
 @dataclass
@@ -89,8 +94,9 @@ def cache_key(spec: SystemSpec, gold: list[Document], examples: list[Document], 
     parts: dict[str, Any] = {"llmgraph": __version__, "type": spec.type, "settings": spec.settings,
                              "system": system, "reports": _docs_digest(gold)}
     if spec.type == "llm":
-        parts["prompt_sha256"] = PromptTemplate.load(spec.settings.get("prompt", "few-shot")).sha256
-        if spec.settings.get("shots", 3):
+        config = ExtractionConfig.from_settings(spec.settings)
+        parts["prompt_sha256"] = PromptTemplate.load(config.prompt).sha256
+        if config.shots:
             parts["examples"] = _digest([[d.id, d.text, [vars(e) for e in d.entities],
                                           [vars(r) for r in d.relations]] for d in examples])
     return _digest(parts)
@@ -117,17 +123,15 @@ def span_model_folder(train: dict[str, Any], out_dir: Path) -> Path:
                                               **({"files": files} if files else {})})[:16]
 
 
-def trained_span_model(spec: SystemSpec, out_dir: Path, log: Callable[[str], None]) -> tuple[Path, float]:
-    """The span model a system names, trained into ``out_dir/span-models`` first when it asks for training."""
-    if "model" in spec.settings:
-        return Path(spec.settings["model"]), 0.0
+def trained_span_model(train: dict[str, Any], out_dir: Path, log: Callable[[str], None]) -> tuple[Path, float]:
+    """The span model of a ``train:`` block, trained into ``out_dir/span-models`` unless it is there already
+    (then 0 seconds)."""
     from llmgraph.span import train_span
 
-    train = spec.settings["train"]
     model_dir = span_model_folder(train, out_dir)
     if (model_dir / "span_model.json").exists():
         return model_dir, 0.0
-    log(f"training span model {spec.name} into {model_dir}")
+    log(f"training a span model into {model_dir}")
     started = time.perf_counter()
     train_docs, dev_docs = _span_training_data(train)
     options = {key: train[key] for key in ("epochs", "batch_size", "seed") if key in train}
@@ -144,8 +148,8 @@ class Harness:
                  log: Callable[[str], None] = print):
         self.experiment, self.out_dir, self.rerun, self.log = experiment, out_dir, rerun, log
         self.retry_failed = retry_failed
-        self.pool = BackendPool()
         self.examples_source = experiment.examples or sample_gold_path()  # the exemplar pool of every LLM system
+        self.context = SystemContext(examples_source=self.examples_source, work_dir=out_dir, log=log)
 
     def run(self) -> Comparison:
         experiment = self.experiment
@@ -153,6 +157,7 @@ class Harness:
         for name, docs in gold.items():
             write_radgraph(docs, self.out_dir / "gold" / f"{name}.json")
         examples = read_radgraph(self.examples_source, experiment.examples_labeler or "1")
+        self.context.loaded_examples = examples
         self._check_exemplar_pools(examples)
         outcomes = []
         try:
@@ -160,7 +165,7 @@ class Harness:
                 for name, docs in gold.items():
                     outcomes.append(self._outcome(spec, name, docs, examples))
         finally:
-            self.pool.close()
+            self.context.pool.close()
         return Comparison(experiment, self.out_dir, gold, outcomes, self._significance(gold, outcomes),
                           self._diffs(gold, outcomes))
 
@@ -169,7 +174,7 @@ class Harness:
         for spec in self.experiment.systems:
             if spec.type == "llm":
                 try:
-                    check_exemplar_pool(spec.settings.get("shots", ExtractionConfig.shots), examples,
+                    check_exemplar_pool(ExtractionConfig.from_settings(spec.settings).shots, examples,
                                         self.examples_source)
                 except InputError as error:
                     raise InputError(f"system {spec.name}: {error.problem}", error.path) from None
@@ -181,7 +186,7 @@ class Harness:
         manifest_file = folder / f"{gold_name}.manifest.json"
         system: System | None = None
         try:
-            system, training_seconds = self._system(spec, examples)
+            system = self._system(spec)
             key = cache_key(spec, docs, examples, system.settings())
             cached = (not self.rerun and key_file.exists() and key_file.read_text().strip() == key
                       and predictions.exists() and manifest_file.exists())
@@ -195,14 +200,14 @@ class Harness:
                          (f" ({failed} reports failed; --retry-failed runs it again)" if failed else ""))
             else:
                 self.log(f"{spec.name} on {gold_name}: running on {len(docs)} reports")
-                run = self._run_system(system, docs, training_seconds)
-                write_radgraph(run.documents, predictions)
-                outcome.manifest = run.manifest | {"system": spec.name, "type": spec.type, "settings": spec.settings,
-                                                   "gold_set": gold_name, "errors": run.errors}
-                write_atomic(manifest_file, json.dumps(outcome.manifest, indent=2, default=str) + "\n")
+                outcome.manifest = self._run(system, docs, predictions, key) | {
+                    "system": spec.name, "type": spec.type, "settings": spec.settings, "gold_set": gold_name}
+                write_json(manifest_file, outcome.manifest)
                 write_atomic(key_file, key + "\n")
-                self.log(f"{spec.name} on {gold_name}: {len(run.documents)}/{len(docs)} reports in "
-                         f"{run.manifest['wall_seconds']:.1f} s ({len(run.errors)} failed)")
+                reused = outcome.manifest["reports_from_earlier_runs"]
+                self.log(f"{spec.name} on {gold_name}: {outcome.manifest['reports_written']}/{len(docs)} reports in "
+                         f"{outcome.manifest['wall_seconds']:.1f} s ({len(outcome.manifest['errors'])} failed"
+                         + (f"; {reused} from an interrupted run)" if reused else ")"))
             outcome.predictions = predictions
             outcome.scores = evaluate(docs, read_radgraph(predictions), self._label_set(),
                                       **self._bootstrap())
@@ -218,22 +223,20 @@ class Harness:
             self.log(f"{spec.name} on {gold_name}: FAILED: {outcome.error}")
         return outcome
 
-    def _system(self, spec: SystemSpec, examples: list[Document]) -> tuple[System, float | None]:
-        """The system a spec names, built but not loaded (a span model asked for is trained first), and the
-        seconds that training took (None for systems that are not trained here)."""
-        if spec.type == "llm":
-            return LLMSystem(extraction_config(spec.settings), examples, self.pool, self.examples_source), None
-        if spec.type == "span":
-            model_dir, training_seconds = trained_span_model(spec, self.out_dir, self.log)
-            return span_system(model_dir, spec.settings.get("batch_size", 32)), training_seconds
-        return radgraph_system(spec.settings.get("model", "radgraph-xl"), spec.settings.get("cache_dir")), None
+    def _run(self, system: System, docs: list[Document], predictions: Path, key: str) -> dict[str, Any]:
+        """``system`` over ``docs`` into ``predictions`` through the resumable runner of ``extract``:
+        finished batches go to the partial file as they finish, so a killed comparison continues
+        where it stopped. A partial run of other settings (another cache key) is started over."""
+        settings = {"cache_key": key, **system.settings()}
+        started = time.perf_counter()
+        summary = run_batches(system.stream, lambda: iter(docs), predictions, settings, quiet=True,
+                              tokens=system.tokens, retry_failed=self.retry_failed,
+                              restart=self.rerun or not settings_match(predictions, settings))
+        return system.manifest() | {"wall_seconds": time.perf_counter() - started, **summary.manifest()}
 
-    def _run_system(self, system: System, docs: list[Document], training_seconds: float | None) -> SystemRun:
-        """``system`` over ``docs``, with the seconds its training took in the manifest."""
-        run = run_system(system, docs)
-        if training_seconds is not None:
-            run.manifest["seconds"]["training"] = training_seconds
-        return run
+    def _system(self, spec: SystemSpec) -> System:
+        """The system a spec names, built but not loaded (a span model asked for is trained first)."""
+        return system_config(spec.type, spec.settings).system(self.context)
 
     def _label_set(self) -> LabelSet | None:
         return LabelSet(self.experiment.label_set) if self.experiment.label_set else None
@@ -273,3 +276,22 @@ class Harness:
                 rows.append({"system": outcome.system, "gold_set": outcome.gold_set, **document_diff(doc, pred),
                              **({"error": error} if error else {})})
         return rows
+
+
+def compare(experiment: str | Path | Experiment, out_dir: str | Path, rerun: bool = False, retry_failed: bool = False,
+            log: Callable[[str], None] = print) -> Comparison:
+    """Python API of ``llmgraph compare``: every system of an experiment (a file, or a loaded
+    ``Experiment``) over its gold sets, the tables written into ``out_dir`` (results.csv/.md,
+    significance, diffs, viewers, plots); the comparison is returned. Finished systems are cached
+    in ``out_dir``, so a second call runs only what changed."""
+    from llmgraph.experiment import load_experiment
+    from llmgraph.outputs import check_output
+    from llmgraph.results import write_results
+
+    out_dir = Path(out_dir)
+    if not isinstance(experiment, Experiment):
+        check_output(out_dir, [Path(experiment)], folder=True)
+        experiment = load_experiment(experiment)
+    comparison = Harness(experiment, out_dir, rerun, retry_failed, log).run()
+    write_results(comparison)
+    return comparison

@@ -24,7 +24,7 @@ from typing import Any, Iterable, Iterator
 
 from llmgraph.document import Document
 from llmgraph.errors import InputError
-from llmgraph.formats import document_to_raw, documents_from_raw, write_atomic
+from llmgraph.formats import document_to_raw, documents_from_raw, write_json
 
 
 def partial_path(output: Path) -> Path:
@@ -78,7 +78,20 @@ def check_settings(output: Path, settings: dict[str, Any], restart: bool) -> Non
         if changed:
             raise InputError(f"a partial run with other settings ({', '.join(changed)}) is in {partial}: "
                              "pass --restart to start over, or write to another output", output)
-    write_atomic(recorded, json.dumps(settings, indent=2, sort_keys=True, default=str) + "\n")
+    if not settings_match(output, settings):  # an unchanged record is left as it is
+        write_json(recorded, settings, sort_keys=True)
+
+
+def settings_match(output: Path, settings: dict[str, Any]) -> bool:
+    """Whether ``output``'s partial run was recorded with exactly ``settings`` (False when there is no
+    readable record): the caller that owns the output can then restart a stale partial run itself."""
+    recorded = settings_path(output)
+    if not recorded.exists():
+        return False
+    try:
+        return _recorded_settings(recorded) == json.loads(json.dumps(settings, default=str))
+    except InputError:
+        return False
 
 
 def _alive(pid: int) -> bool:

@@ -32,7 +32,7 @@ def llmgraph(*args: str) -> Result:
 
 
 def extract_args(source: Path, output: Path, model: Path, *extra: str) -> list[str]:
-    return ["extract", str(source), "-o", str(output), "--backend", "span", "--model", str(model), *extra]
+    return ["extract", str(source), "-o", str(output), "--type", "span", "--model", str(model), *extra]
 
 
 @pytest.fixture(scope="module")
@@ -59,20 +59,25 @@ def partial_lines(output: Path) -> list[str]:
     return partial_path(output).read_text().splitlines()
 
 
+def kill_9_after(command: list[str], output: Path, lines: int) -> list[str]:
+    """Start ``command``, kill -9 it once ``output``'s partial file holds ``lines`` reports; the partial lines."""
+    process = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:  # kill somewhere in the middle of the run
+        if partial_path(output).exists() and len(partial_lines(output)) >= lines:
+            break
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    return partial_lines(output)
+
+
 def test_kill_9_then_the_same_command_loses_nothing_and_duplicates_nothing(reports, span_model, uninterrupted,
                                                                            tmp_path):
     output = tmp_path / "out.json"
     # The default batch size, as the uninterrupted run: bfloat16 numbers may depend on the batch (AMX CPUs).
     command = [sys.executable, "-m", "llmgraph", *extract_args(reports, output, span_model)]
-    process = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:  # kill somewhere in the middle of the run
-        if partial_path(output).exists() and len(partial_lines(output)) >= 40:
-            break
-        time.sleep(0.05)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    before = partial_lines(output)
+    before = kill_9_after(command, output, 40)
     assert 40 <= len(before) < 200 and not output.exists()
     assert lock_path(output).exists(), "the killed run left its lock behind"
     done = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=600)
@@ -189,3 +194,27 @@ def test_the_split_is_a_partition():
     owners = [[index for index in range(7) if in_shard(doc_id, index, 7)] for doc_id in ids]
     assert all(len(owner) == 1 for owner in owners)
     assert min(sum(owner == [index] for owner in owners) for index in range(7)) > 100
+
+
+def compare_experiment(folder: Path, reports: Path, span_model: Path) -> Path:
+    experiment = folder / "experiment.yaml"
+    experiment.write_text(f"gold: [{{name: synth, path: {reports}}}]\nbootstrap: {{samples: 10}}\n"
+                          f"systems: [{{name: span, type: span, model: {span_model}, batch_size: 8}}]\n")
+    return experiment
+
+
+def test_compare_killed_mid_system_continues_where_it_stopped(reports, span_model, uninterrupted, tmp_path):
+    """compare runs each system through extract's resumable runner: a kill -9 loses at most the
+    batch in flight, and the same command continues the system it was running."""
+    experiment = compare_experiment(tmp_path, reports, span_model)
+    predictions = tmp_path / "out" / "systems" / "span" / "synth.json"
+    command = [sys.executable, "-m", "llmgraph", "compare", str(experiment), "-o", str(tmp_path / "out")]
+    before = kill_9_after(command, predictions, 40)
+    assert 40 <= len(before) < 200 and not predictions.exists()
+    done = llmgraph("compare", str(experiment), "-o", str(tmp_path / "out"))
+    assert done.exit_code == 0, done.output
+    assert partial_lines(predictions)[:len(before)] == before
+    manifest = json.loads((predictions.parent / "synth.manifest.json").read_text())
+    assert manifest["reports_from_earlier_runs"] == len(before) and manifest["reports_written"] == 200
+    assert "from an interrupted run" in done.output
+    assert read_radgraph(predictions) == read_radgraph(uninterrupted), "the same graphs as one whole run"
