@@ -10,7 +10,6 @@ is the one recorded with its result; a report that changed runs again.
 from __future__ import annotations
 
 import hashlib
-import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from typing import Any, Callable, Iterable, Iterator
 from tqdm import tqdm
 
 from llmgraph.document import Document
-from llmgraph.formats import write_atomic, write_radgraph
+from llmgraph.formats import write_json, write_radgraph
 from llmgraph.runlog import (PartialRecords, PartialWriter, RunLock, check_settings, manifest_path, partial_path,
                             read_partial)
 
@@ -134,5 +133,5 @@ def run_extraction(system: Any, reports: Callable[[], Iterable[Document]], outpu
         system.close()
     manifest |= {"input": str(source), "output": str(output), "shard": shard, "run_settings": system.settings(),
                  "wall_seconds": time.perf_counter() - started, **summary.manifest()}
-    write_atomic(manifest_path(output), json.dumps(manifest, indent=2, default=str) + "\n")
+    write_json(manifest_path(output), manifest)
     return summary, manifest

@@ -21,11 +21,12 @@ def _by_span(doc: Document) -> dict[tuple[int, int], Entity]:
     return {entity.span: entity for entity in doc.entities}
 
 
-def _relations(doc: Document) -> dict[tuple[tuple[int, int], tuple[int, int]], set[str]]:
-    entities = {entity.id: entity for entity in doc.entities}
+def relation_ends(doc: Document) -> dict[tuple[tuple[int, int], tuple[int, int]], set[str]]:
+    """The relation types between every (source span, target span) of ``doc``."""
+    spans = {entity.id: entity.span for entity in doc.entities}
     ends: dict[tuple[tuple[int, int], tuple[int, int]], set[str]] = {}
     for relation in doc.relations:
-        ends.setdefault((entities[relation.source].span, entities[relation.target].span), set()).add(relation.type)
+        ends.setdefault((spans[relation.source], spans[relation.target]), set()).add(relation.type)
     return ends
 
 
@@ -45,7 +46,7 @@ def document_diff(gold: Document, pred: Document) -> dict[str, Any]:
         "mislabeled": [_entity(e) | {"label": pred_spans[span].label, "gold_label": e.label}
                        for span, e in gold_spans.items() if span in pred_spans and pred_spans[span].label != e.label],
     }
-    gold_relations, pred_relations = _relations(gold), _relations(pred)
+    gold_relations, pred_relations = relation_ends(gold), relation_ends(pred)
     relations: dict[str, list[dict[str, Any]]] = {"missing": [], "spurious": [], "mislabeled": []}
     for ends in sorted(gold_relations.keys() | pred_relations.keys()):
         missing = sorted(gold_relations.get(ends, set()) - pred_relations.get(ends, set()))

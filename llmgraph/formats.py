@@ -620,6 +620,11 @@ def write_atomic(path: str | Path, text: str | Iterable[str]) -> None:
         raise
 
 
+def write_json(path: str | Path, value: Any, sort_keys: bool = False) -> None:
+    """``value`` as indented JSON (anything else as its ``str``), written atomically (``write_atomic``)."""
+    write_atomic(path, json.dumps(value, indent=2, sort_keys=sort_keys, default=str) + "\n")
+
+
 def _remove(temp: str | None) -> None:
     """Delete a temporary file if it is still there."""
     if temp is not None:

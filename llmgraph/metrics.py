@@ -35,7 +35,6 @@ from llmgraph.labels import LabelSet, label_set_of
 
 REWARD_LEVELS = {"rg_e": "simple", "rg_er": "partial", "rg_er_bar": "complete"}
 HEADLINE = ("entity_f1", "relation_f1", "rg_e", "rg_er", "rg_er_bar")
-HEADLINE_METRICS = HEADLINE
 BASE_METRICS = ("entity", "relation", "entity_unlabeled", "relation_unlabeled")
 OUTCOMES = ("tp", "fp", "fn")
 GROUP_ATTRIBUTES = ("modality", "data_source")
@@ -700,7 +699,7 @@ def paired_bootstrap(
     sampled = _sampled(scores, samples, seed)
     tail = (1 - confidence) / 2 * 100
     result = {}
-    for metric in HEADLINE_METRICS:
+    for metric in HEADLINE:
         differences = sampled[0][metric] - sampled[1][metric]
         p_value = min(1.0, 2 * min(float(np.mean(differences <= 0)), float(np.mean(differences >= 0))))
         low, high = np.percentile(differences, [tail, 100 - tail])

@@ -10,16 +10,14 @@ from typing import Any
 import pandas as pd
 
 from llmgraph.compare import Comparison, Outcome
-from llmgraph.formats import write_atomic
-from llmgraph.metrics import HEADLINE_METRICS
+from llmgraph.formats import write_atomic, write_json
+from llmgraph.metrics import HEADLINE
 from llmgraph.plots import write_plots
 from llmgraph.viz import write_comparison_viewers
 
 TITLES = {"entity_f1": "entity F1", "relation_f1": "relation F1", "rg_e": "RG_E", "rg_er": "RG_ER",
           "rg_er_bar": "RG_ER-bar"}
-SCORE_METRICS = (*HEADLINE_METRICS, "entity_precision", "entity_recall", "relation_precision", "relation_recall")
-COST_METRICS = ("wall_seconds", "model_load_seconds", "training_seconds", "reports_per_second", "prompt_tokens",
-                "completion_tokens", "reports_failed")
+SCORE_METRICS = (*HEADLINE, "entity_precision", "entity_recall", "relation_precision", "relation_recall")
 
 
 def _score_rows(outcome: Outcome, group: str, block: dict[str, Any]) -> list[dict[str, Any]]:
@@ -84,7 +82,7 @@ def _headline_table(frame: pd.DataFrame, gold_set: str, group: str, systems: lis
         if not by_metric:
             continue
         row = {"system": system}
-        for metric in HEADLINE_METRICS:
+        for metric in HEADLINE:
             entry = by_metric.get(metric)
             row[TITLES[metric]] = _cell(entry.value, entry.ci_low, entry.ci_high) if entry is not None else ""
         rows.append(row)
@@ -182,7 +180,7 @@ def write_results(comparison: Comparison) -> pd.DataFrame:
     write_atomic(out / "significance.csv", significance.to_csv(index=False))
     write_atomic(out / "diffs.jsonl", "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in comparison.diffs))
     failures = {f"{o.system}/{o.gold_set}": o.error for o in comparison.outcomes if o.error}
-    write_atomic(out / "failures.json", json.dumps(failures, indent=2) + "\n")
+    write_json(out / "failures.json", failures)
     write_plots(frame, out / "plots")
     write_comparison_viewers(comparison)
     return frame

@@ -10,6 +10,14 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))  # tests import radgraph_reference
 
 
+def pytest_collection_modifyitems(items):
+    """Tests that drive the browser (the ``page`` fixture) are marked ``browser``, so that
+    ``pytest -m "not vllm and not browser"`` runs without vLLM, playwright or Chromium."""
+    for item in items:
+        if "page" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+
+
 @pytest.fixture(scope="session")
 def embedded_model() -> Path:
     from llmgraph.models import resolve_model

@@ -10,7 +10,7 @@ import pytest
 from llmgraph.diff import document_diff
 from llmgraph.document import Document, Entity, Relation
 from llmgraph.formats import read_radgraph
-from llmgraph.metrics import HEADLINE_METRICS, paired_bootstrap, report_counts
+from llmgraph.metrics import HEADLINE, paired_bootstrap, report_counts
 from llmgraph.prompting import sample_gold_path
 
 GOLD = read_radgraph(sample_gold_path())
@@ -72,7 +72,7 @@ def test_entity_diffs_add_up_to_the_metric_counts(seed):
 def test_a_system_against_itself_is_no_different():
     preds = [perturbed(doc, random.Random(1)) for doc in GOLD]
     tests = paired_bootstrap(GOLD, preds, preds, samples=300)
-    assert set(tests) == set(HEADLINE_METRICS)
+    assert set(tests) == set(HEADLINE)
     for test in tests.values():
         assert test["difference"] == 0 and test["ci"] == [0, 0] and test["p_value"] == 1
 
@@ -81,7 +81,7 @@ def test_gold_beats_an_empty_prediction_and_the_test_is_antisymmetric():
     empty = [replace(doc, entities=[], relations=[]) for doc in GOLD]
     forward = paired_bootstrap(GOLD, GOLD, empty, samples=500, seed=3)
     backward = paired_bootstrap(GOLD, empty, GOLD, samples=500, seed=3)
-    for metric in HEADLINE_METRICS:
+    for metric in HEADLINE:
         assert forward[metric]["difference"] == pytest.approx(1.0)
         assert forward[metric]["p_value"] < 0.01
         assert backward[metric]["difference"] == -forward[metric]["difference"]

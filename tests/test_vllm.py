@@ -18,6 +18,9 @@ from llmgraph.formats import read_radgraph, write_radgraph
 from llmgraph.prompting import sample_gold_path
 from llmgraph.validation import check_document
 
+pytest.importorskip("vllm", reason="vLLM is not installed (pip install 'llmgraph[cpu]' or 'llmgraph[vllm]')")
+pytestmark = pytest.mark.vllm
+
 CPU_ENV = cpu_defaults() | {"HF_HUB_OFFLINE": "1"}
 
 

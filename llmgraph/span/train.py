@@ -5,7 +5,6 @@ is no dev set, saved as a folder."""
 from __future__ import annotations
 
 import copy
-import json
 import platform
 import random
 import time
@@ -17,6 +16,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from llmgraph.formats import write_json
 from llmgraph import __version__
 from llmgraph.document import Document
 from llmgraph.errors import InputError
@@ -94,6 +94,28 @@ def _dev_reports(dev_docs: list[Document] | None) -> list[Document] | None:
     return with_text
 
 
+def _train_epoch(order: list[Document], tokenizer: Any, model: Any, heads: SpanHeads, window: int, optimizer: Any,
+                 schedule: Any, batch_size: int, max_length: int, bar: tqdm) -> float:
+    """One pass over ``order`` in batches; the mean training loss per report. Leaves the model in eval mode."""
+    model.train()
+    heads.train()
+    total = 0.0
+    for start in range(0, len(order), batch_size):
+        batch = order[start:start + batch_size]
+        vectors = token_vectors(tokenizer, model, [doc.tokens for doc in batch], max_length, rows=0)
+        loss = sum(_loss(doc, v, heads, window) for doc, v in zip(batch, vectors)) / len(batch)
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([*model.parameters(), *heads.parameters()], 1.0)
+        optimizer.step()
+        schedule.step()
+        total += loss.item() * len(batch)
+        bar.update(1)
+    model.eval()
+    heads.eval()
+    return total / len(order)
+
+
 def train_span(train_docs: list[Document], dev_docs: list[Document] | None, out_dir: str | Path,
                encoder: str | None = None, epochs: int = 10, batch_size: int = 16, lr: float = 1e-4,
                head_lr: float = 2e-3, seed: int = 0, max_length: int = 512, progress: bool = True) -> dict[str, Any]:
@@ -124,31 +146,16 @@ def train_span(train_docs: list[Document], dev_docs: list[Document] | None, out_
     history, best, best_state = [], None, None
     bar = tqdm(total=steps, unit="batch", disable=None if progress else True, dynamic_ncols=True)  # None: terminals only
     for epoch in range(1, epochs + 1):
-        model.train()
-        heads.train()
         order = random.Random(seed + epoch).sample(train_docs, len(train_docs))
-        total = 0.0
-        for start in range(0, len(order), batch_size):
-            batch = order[start:start + batch_size]
-            vectors = token_vectors(tokenizer, model, [doc.tokens for doc in batch], max_length, rows=0)
-            loss = sum(_loss(doc, v, heads, window) for doc, v in zip(batch, vectors)) / len(batch)
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_([*model.parameters(), *heads.parameters()], 1.0)
-            optimizer.step()
-            schedule.step()
-            total += loss.item() * len(batch)
-            bar.update(1)
-        model.eval()
-        heads.eval()
-        history.append({"epoch": epoch, "train_loss": total / len(train_docs)})
+        loss = _train_epoch(order, tokenizer, model, heads, window, optimizer, schedule, batch_size, max_length, bar)
+        history.append({"epoch": epoch, "train_loss": loss})
         if dev_docs is None:
             best = history[-1]
-            bar.set_postfix(loss=f"{total / len(train_docs):.3f}")
+            bar.set_postfix(loss=f"{loss:.3f}")
             continue
         dev = _scores(dev_docs, predict_documents(tokenizer, model, heads, dev_docs, window, max_length=max_length))
         history[-1] |= {f"dev_{k}": v for k, v in dev.items()}
-        bar.set_postfix(loss=f"{total / len(train_docs):.3f}", dev_entity_f1=f"{dev['entity_f1']:.3f}",
+        bar.set_postfix(loss=f"{loss:.3f}", dev_entity_f1=f"{dev['entity_f1']:.3f}",
                         dev_relation_f1=f"{dev['relation_f1']:.3f}")
         if best is None or dev["entity_f1"] + dev["relation_f1"] > best["dev_entity_f1"] + best["dev_relation_f1"]:
             best = history[-1]
@@ -173,5 +180,5 @@ def train_span(train_docs: list[Document], dev_docs: list[Document] | None, out_
         "versions": {"torch": torch.__version__, "transformers": metadata.version("transformers"),
                      "python": platform.python_version()},
     }
-    (out_dir / CARD).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    write_json(out_dir / CARD, card)
     return card

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 from markupsafe import Markup
 
-from llmgraph.diff import document_diff
+from llmgraph.diff import document_diff, relation_ends
 from llmgraph.document import Document
 from llmgraph.formats import read_radgraph, write_atomic
 from llmgraph.labels import ALL_LABELS, RELATION_TYPES, LabelSet, to_radgraph, to_radgraph_xl
@@ -63,14 +63,6 @@ def display_text(doc: Document) -> tuple[str, list[Span]]:
     return doc.text, [match.span() for match in re.finditer(r"\S+", doc.text)]
 
 
-def _relation_types(doc: Document) -> dict[Ends, set[str]]:
-    spans = {entity.id: entity.span for entity in doc.entities}
-    ends: dict[Ends, set[str]] = {}
-    for relation in doc.relations:
-        ends.setdefault((spans[relation.source], spans[relation.target]), set()).add(relation.type)
-    return ends
-
-
 def _ends(row: dict[str, Any]) -> Ends:
     return tuple(row["source_ix"]), tuple(row["target_ix"])
 
@@ -80,7 +72,7 @@ def marks(pred: Document, gold: Document | None) -> tuple[dict[Span, tuple], dic
     (status, gold type): the predicted graph, plus what ``document_diff`` says about it when there is gold."""
     base = "none" if gold is None else "correct"
     entities = {entity.span: (base, entity.label, None) for entity in pred.entities}
-    relations = {(ends, kind): (base, None) for ends, kinds in _relation_types(pred).items() for kind in kinds}
+    relations = {(ends, kind): (base, None) for ends, kinds in relation_ends(pred).items() for kind in kinds}
     if gold is None:
         return entities, relations
     diff = document_diff(gold, pred)
