@@ -265,6 +265,7 @@ LLM_OPTIONS = ("backend", "prompt", "shots", "examples", "exemplars", "labels", 
                "temperature", "seed", "fuzzy", "grammar_backend", "endpoints", "concurrency")
 FLAGS = {"endpoints": "--endpoint"}  # settings whose flag is not --setting-name
 SETTING = {"endpoints": "url"}  # flags whose setting (experiment-file key) has another name
+FLAGS_OF = {value: key for key, value in SETTING.items()}  # experiment-file key -> flag's parameter
 
 
 def _flags(keys: list[str]) -> str:
@@ -302,8 +303,6 @@ def _build_system(kind: SystemType, settings: dict[str, Any], examples: Path | N
         raise InputError(f"{flags}: options of --backend {owner}, not --backend {config.backend_name()}")
     return config.system(SystemContext(examples_source=examples, examples_labeler=labeler or "1"))
 
-
-FLAGS_OF = {value: key for key, value in SETTING.items()}  # experiment-file key -> flag's parameter
 
 
 @app.command(cls=Command)

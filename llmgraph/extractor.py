@@ -83,7 +83,7 @@ class ExtractionConfig:
     @classmethod
     def from_settings(cls, settings: dict[str, Any]) -> "ExtractionConfig":
         """The config of an LLM system's experiment-file keys (``type`` aside); an unknown key is an error."""
-        return _from_settings(cls, settings)
+        return config_from_settings(cls, settings)
 
     def label_names(self) -> tuple[str, ...]:
         return RADGRAPH_LABELS if self.labels is LabelSet.RADGRAPH else XL_LABELS
@@ -119,7 +119,7 @@ def setting_fields(config_class: type) -> list[str]:
     return [item.name for item in fields(config_class) if item.metadata.get("setting", True)]
 
 
-def _from_settings(config_class: type, settings: dict[str, Any]) -> Any:
+def config_from_settings(config_class: type, settings: dict[str, Any]) -> Any:
     """``config_class`` built from experiment-file keys (``type`` aside); an unknown key is a one-line error."""
     known = setting_fields(config_class)
     unknown = [key for key in settings if key not in known and key != "type"]

@@ -24,12 +24,13 @@ from typing import Any, Callable, ClassVar, Iterable, Iterator, Protocol
 
 from llmgraph.backends import Backend, Decoding, create_backend
 from llmgraph.document import Document
-from llmgraph.extractor import MAX_REPORT_WORDS, ExtractionConfig, Extractor, check_exemplar_pool, new_run, report_problem
+from llmgraph.errors import InputError
+from llmgraph.extractor import (MAX_REPORT_WORDS, ExtractionConfig, Extractor, check_exemplar_pool,
+                                config_from_settings, new_run, report_problem)
 from llmgraph.models import DEFAULT_MODEL
 from llmgraph.prompting import PromptTemplate
 from llmgraph.radgraph_package import DEFAULT_RADGRAPH_MODEL
 from llmgraph.registry import Registry
-from llmgraph.errors import InputError
 
 Batch = tuple[list[Document], dict[str, str]]
 SPAN_MODEL_FILES = ("span_model.json", "heads.pt", "encoder")  # what ``train_span`` writes into its folder
@@ -293,9 +294,7 @@ class SpanSystemConfig:
 
     @classmethod
     def from_settings(cls, settings: dict[str, Any]) -> "SpanSystemConfig":
-        from llmgraph.extractor import _from_settings
-
-        return _from_settings(cls, settings)
+        return config_from_settings(cls, settings)
 
     def system(self, context: SystemContext) -> PredictorSystem:
         if self.model is not None:
@@ -320,9 +319,7 @@ class RadGraphSystemConfig:
 
     @classmethod
     def from_settings(cls, settings: dict[str, Any]) -> "RadGraphSystemConfig":
-        from llmgraph.extractor import _from_settings
-
-        return _from_settings(cls, settings)
+        return config_from_settings(cls, settings)
 
     def system(self, context: SystemContext) -> PredictorSystem:
         return radgraph_system(self.model, self.cache_dir)
