@@ -550,6 +550,75 @@ def train_span_command(
                err=True)
 
 
+class Method(str, Enum):
+    FULL = "full"
+    LORA = "lora"
+
+
+class Dtype(str, Enum):
+    AUTO = "auto"
+    BFLOAT16 = "bfloat16"
+    FLOAT32 = "float32"
+
+
+@app.command("train-llm", cls=Command)
+def train_llm_command(
+    train: Path = typer.Option(..., "--train", metavar="FILE", help="Gold RadGraph file to train on."),
+    dev: Optional[Path] = typer.Option(None, "--dev", metavar="FILE", help="Gold RadGraph file: dev loss per epoch picks the epoch kept, and its first --dev-reports reports are extracted at the end for F1 (without one, the last epoch is kept)."),
+    output: Path = typer.Option(..., "-o", "--output", metavar="DIR", help="Folder for the trained model (vLLM and transformers load it as it is)."),
+    model: Optional[str] = typer.Option(None, "--model", help="Base model: a local HF folder, .gguf file or hub-cache id (default: the embedded SmolLM2-135M)."),
+    method: Method = typer.Option(Method.FULL, "--method", help="full: train every weight (small models); lora: low-rank adapters with peft (big models)."),
+    lora_rank: int = typer.Option(16, "--lora-rank", min=1, max=1024, help="Rank of the LoRA adapters (alpha is twice it)."),
+    epochs: int = typer.Option(3, "--epochs", min=1, max=1000, help="Passes over the training reports."),
+    learning_rate: Optional[float] = typer.Option(None, "--lr", callback=lambda v: v if v is None else _positive(v), help="Peak learning rate after a linear warm-up over 10% of the steps, then linear decay (default: 3e-4 full, 2e-4 lora)."),
+    batch_size: int = typer.Option(4, "--batch-size", min=1, max=4096, help="Examples per forward pass (batches of similar length)."),
+    gradient_accumulation: int = typer.Option(1, "--grad-accum", min=1, max=4096, help="Forward passes per optimizer step."),
+    max_length: int = typer.Option(2048, "--max-length", min=16, max=1_000_000, help="Longest example in tokens (prompt and answer); longer ones are skipped and counted, never truncated."),
+    prompt: str = typer.Option("finetuned", "--prompt", help="The prompt trained on and recorded as the model's default: a shipped prompt or a .j2 path."),
+    labels: LabelSet = typer.Option(LabelSet.RADGRAPH, "--labels", help="Label set the model learns to write."),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1, help="Seed of the initialisation and the example order."),
+    dtype: Dtype = typer.Option(Dtype.AUTO, "--dtype", help="Compute dtype: auto is bf16 autocast on GPUs and on CPUs with AVX-512 BF16/AMX, else float32."),
+    gradient_checkpointing: bool = _flag("Recompute activations in the backward pass: less memory, ~30% slower.", "--gradient-checkpointing"),
+    no_merge: bool = _flag("LoRA: keep the PEFT adapter instead of merging it into the base weights.", "--no-merge"),
+    dev_reports: int = typer.Option(32, "--dev-reports", min=0, max=1_000_000, help="Dev reports extracted with the trained model at the end for entity/relation F1 (0: none)."),
+    force: bool = _flag("Replace the output folder if it exists (only once the new model is complete).", "--force"),
+    quiet: bool = _flag("No progress bar.", "--quiet", "-q"),
+    labeler: Optional[str] = _labeler_option(),
+) -> None:
+    """Fine-tune an LLM on gold graphs: the prompt it reads and the answer it learns are exactly what extraction sends and parses."""
+    from llmgraph.finetune import LLMTrainingConfig, train_llm
+    from llmgraph.finetune.train import check_output_folder
+    from llmgraph.systems import file_sha256
+
+    if no_merge and method is Method.FULL:
+        raise InputError("--no-merge: only --method lora has an adapter to keep")
+    config = LLMTrainingConfig(model=model, method=method.value, lora_rank=lora_rank, epochs=epochs,
+                               learning_rate=learning_rate, batch_size=batch_size,
+                               gradient_accumulation=gradient_accumulation, max_length=max_length, prompt=prompt,
+                               labels=labels, seed=seed, dtype=dtype.value, gradient_checkpointing=gradient_checkpointing,
+                               merge=not no_merge, dev_reports=dev_reports)
+    check_output_folder(output, force)
+    check_output(output, [train, dev], folder=True)
+    train_docs = read_radgraph(train, labeler)
+    dev_docs = read_radgraph(dev, labeler) if dev is not None else None
+    data = {"train_file": str(train), "train_sha256": file_sha256(train),
+            **({"dev_file": str(dev), "dev_sha256": file_sha256(dev)} if dev is not None else {})}
+    card = train_llm(train_docs, dev_docs, output, config, force=force, progress=not quiet, data=data)
+    best = card["best"]
+    summary = [f"epoch {best['epoch']} of {epochs} kept" + (f" (dev loss {best['dev_loss']:.3f})" if "dev_loss" in best else
+                                                             " (no dev set)")]
+    if "dev_extraction" in card:
+        scores = card["dev_extraction"]
+        summary.append(f"dev entity F1 {scores['entity_f1']:.3f}, relation F1 {scores['relation_f1']:.3f} on "
+                       f"{scores['reports']} reports")
+    skipped = sum(value for key, value in card["data"]["train"].items() if key.startswith("skipped"))
+    if skipped:
+        summary.append(f"{skipped} training reports skipped (see {output}/llm_model.json)")
+    compute = card["compute"]
+    typer.echo(f"LLM in {output}: {'; '.join(summary)}; {card['seconds']:.0f} s, "
+               f"{compute['training_tokens_per_second']:.0f} training tokens/s", err=True)
+
+
 def main() -> None:  # pragma: no cover - console entry for `python -m llmgraph`
     app(prog_name="llmgraph")
 

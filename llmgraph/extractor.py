@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import platform
 import re
+import sys
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field, fields
@@ -57,10 +58,12 @@ class ExtractionConfig:
 
     backend: str | None = None  # a name in llmgraph.backends.BACKENDS; None: vLLM when installed, else transformers
     model: str | None = None  # None: the embedded default
-    prompt: str = "few-shot"
-    shots: int = 3
+    # prompt, shots, labels: None takes the model's defaults: a fine-tuned model's (``llm_model.json``: its
+    # training prompt, no exemplars, its label set), else few-shot with 3 exemplars in RadGraph 1.0 labels.
+    prompt: str | None = None
+    shots: int | None = None
     exemplars: str = "fixed"  # fixed: a seeded draw per report; nearest: by word overlap
-    labels: LabelSet = LabelSet.RADGRAPH
+    labels: LabelSet | None = None
     grammar: GrammarMode = GrammarMode.REPORT
     decoding: Decoding = field(default_factory=Decoding)
     batch_size: int = 32
@@ -70,15 +73,40 @@ class ExtractionConfig:
     url: str | list[str] | None = _backend_field("openai", argument="base_url")  # None: http://127.0.0.1:8000/v1
     api_key_env: str | None = _backend_field("openai")
     concurrency: int | None = _backend_field("openai")  # None: 16
+    # Fine-tune ``model`` first (``llmgraph compare``): the data keys train/dev/synth/seed and the fields
+    # of ``llmgraph.finetune.LLMTrainingConfig``; the system's prompt and labels are the training ones.
+    train: dict[str, Any] | None = None
     max_report_words: int = field(default=MAX_REPORT_WORDS, metadata={"setting": False})  # not a file key
 
     def __post_init__(self) -> None:
+        self._take_model_defaults()
         self.labels = LabelSet(self.labels)
         self.grammar = GrammarMode(self.grammar)
         if isinstance(self.decoding, dict):
             self.decoding = Decoding(**self.decoding)
         if self.exemplars not in EXEMPLAR_STRATEGIES:
             raise InputError(f"exemplars {self.exemplars!r}: expected one of {', '.join(EXEMPLAR_STRATEGIES)}")
+
+    def _take_model_defaults(self) -> None:
+        """Fill prompt, shots and labels left unset: from a fine-tuned model's training record, from a
+        ``train:`` block (what it will be trained on), or the prompted defaults. A prompt other than the
+        one the model was trained on is allowed, with a warning (once per model and prompt)."""
+        from llmgraph.finetune.card import read_card
+
+        card = None if self.train is not None else read_card(self.model)
+        if card is None:
+            trained = self.train is not None
+            self.prompt = self.prompt or ("finetuned" if trained else "few-shot")
+            self.shots = (0 if trained else 3) if self.shots is None else self.shots
+            self.labels = self.labels or LabelSet.RADGRAPH
+            return
+        own = str(Path(self.model).expanduser() / card["prompt"]["copy"])
+        if self.prompt is not None and PromptTemplate.load(self.prompt).sha256 != card["prompt"]["sha256"]:
+            warn_once(f"model {self.model} was trained on the prompt {card['prompt']['name']}, not on "
+                      f"{self.prompt}: its graphs may suffer")
+        self.prompt = self.prompt or own
+        self.shots = 0 if self.shots is None else self.shots
+        self.labels = self.labels or LabelSet(card["label_set"])
 
     @classmethod
     def from_settings(cls, settings: dict[str, Any]) -> "ExtractionConfig":
@@ -112,6 +140,14 @@ class ExtractionConfig:
 
 
 EXEMPLAR_STRATEGIES = ("fixed", "nearest")
+_WARNED: set[str] = set()
+
+
+def warn_once(message: str) -> None:
+    """A warning on stderr, once per process for the same message."""
+    if message not in _WARNED:
+        _WARNED.add(message)
+        print(f"llmgraph: warning: {message}", file=sys.stderr)
 
 
 def setting_fields(config_class: type) -> list[str]:

@@ -1,0 +1,447 @@
+"""Supervised fine-tuning of an LLM on gold graphs (``llmgraph train-llm``): full weights or LoRA (peft).
+
+The loop, top to bottom: read the model -> training examples (``examples.py``: the extractor's own
+prompt and exemplar rendering, loss on answer tokens only) -> length-bucketed batches, gradient
+accumulation, AdamW with linear warm-up and decay, bf16 autocast where the hardware has it -> dev
+loss per epoch, the best epoch kept -> the model folder (LoRA merged into the base weights unless
+``merge`` is off) with ``llm_model.json`` -> dev entity/relation F1 of a real constrained extraction
+with the saved folder. The folder is written under a hidden temporary name and renamed at the end, so
+an interrupted run never leaves anything that looks like a model.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import os
+import platform
+import random
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, fields
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+
+from llmgraph import __version__
+from llmgraph.document import Document
+from llmgraph.errors import InputError
+from llmgraph.extractor import MAX_REPORT_WORDS, config_from_settings
+from llmgraph.finetune.card import CARD
+from llmgraph.finetune.examples import IGNORE, TrainingExample, build_examples, length_buckets, stop_token_ids
+from llmgraph.formats import write_json
+from llmgraph.labels import LabelSet, label_set_of
+from llmgraph.models import DEFAULT_MODEL, resolve_model
+from llmgraph.prompting import PromptTemplate
+
+METHODS = ("full", "lora")
+DTYPES = ("auto", "bfloat16", "float32")
+DEFAULT_LEARNING_RATE = {"full": 3e-4, "lora": 2e-4}  # full: tuned on the 135M embedded model
+PROMPT_COPY = "prompt.j2"  # the training prompt, copied into the model folder: extraction's default prompt
+PAD_MULTIPLE = 32  # batch widths are rounded up to this: few distinct shapes (CPU kernels cache per shape)
+
+
+@dataclass
+class LLMTrainingConfig:
+    """How ``train-llm`` trains; the fields are the keys of an LLM system's ``train:`` block in an
+    experiment file (besides the data keys ``train``, ``dev``, ``synth``) and the command's flags."""
+
+    type: ClassVar[str] = "llm training"
+
+    model: str | None = None  # the base model; None: the embedded default
+    method: str = "full"  # full: every weight (small models); lora: low-rank adapters (peft)
+    lora_rank: int = 16
+    lora_alpha: int | None = None  # None: twice the rank
+    lora_dropout: float = 0.05
+    target_modules: str | list[str] = "all-linear"
+    epochs: int = 3
+    learning_rate: float | None = None  # None: DEFAULT_LEARNING_RATE of the method
+    batch_size: int = 4  # examples per forward pass
+    gradient_accumulation: int = 1  # forward passes per optimizer step
+    warmup: float = 0.1  # share of the steps with a linear warm-up, then linear decay to 0
+    weight_decay: float = 0.0
+    max_length: int = 2048  # longer examples are skipped and counted, never truncated
+    prompt: str = "finetuned"
+    labels: LabelSet = LabelSet.RADGRAPH
+    seed: int = 0
+    dtype: str = "auto"  # auto: bf16 autocast on GPUs and CPUs with AVX-512 BF16 / AMX, else float32
+    gradient_checkpointing: bool = False  # less memory for long examples and big models, ~30% slower
+    merge: bool = True  # LoRA: merge into the base weights (a plain model folder); False: keep the adapter
+    dev_reports: int = 32  # dev reports extracted at the end for entity/relation F1 (0: none)
+
+    def __post_init__(self) -> None:
+        self.labels = LabelSet(self.labels)
+        if self.method not in METHODS:
+            raise InputError(f"method {self.method!r}: expected {' or '.join(METHODS)}")
+        if self.dtype not in DTYPES:
+            raise InputError(f"dtype {self.dtype!r}: expected one of {', '.join(DTYPES)}")
+        for name in ("lora_rank", "epochs", "batch_size", "gradient_accumulation", "max_length"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InputError(f"{name} must be a whole number of at least 1 (got {value!r})")
+        if isinstance(self.dev_reports, bool) or not isinstance(self.dev_reports, int) or self.dev_reports < 0:
+            raise InputError(f"dev_reports must be a whole number of at least 0 (got {self.dev_reports!r})")
+        checks = (("learning_rate", self.learning_rate, False), ("warmup", self.warmup, True),
+                  ("weight_decay", self.weight_decay, True), ("lora_dropout", self.lora_dropout, True))
+        for name, value, zero in checks:
+            if value is None and name == "learning_rate":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                    (0 <= value if zero else 0 < value) and value < float("inf")):
+                raise InputError(f"{name} must be a number {'of at least' if zero else 'above'} 0 (got {value!r})")
+        if not self.warmup < 1:
+            raise InputError(f"warmup is a share of the steps, below 1 (got {self.warmup!r})")
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any]) -> "LLMTrainingConfig":
+        return config_from_settings(cls, settings)
+
+    @property
+    def lr(self) -> float:
+        return self.learning_rate or DEFAULT_LEARNING_RATE[self.method]
+
+    def settings(self) -> dict[str, Any]:
+        return {item.name: (value.value if isinstance(value := getattr(self, item.name), LabelSet) else value)
+                for item in fields(self)} | {"learning_rate": self.lr}
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX-512 BF16 or AMX): then bf16 autocast is ~2x float32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def _compute_dtype(setting: str, device: str) -> Any:
+    import torch
+
+    if setting != "auto":
+        return getattr(torch, setting)
+    if device == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if cpu_has_bf16() else torch.float32
+
+
+def _label_set(docs: list[Document], what: str) -> LabelSet | None:
+    """The one label set of ``docs``' entities (None without entities); mixing both is an error."""
+    found = {label_set_of(entity.label) for doc in docs for entity in doc.entities}
+    if len(found) > 1:
+        raise InputError(f"the {what} reports mix RadGraph 1.0 and RadGraph-XL labels")
+    return next(iter(found), None)
+
+
+def _digest(examples: list[TrainingExample]) -> str:
+    data = json.dumps([[e.id, e.prompt_length, list(e.input_ids)] for e in examples], separators=(",", ":"))
+    return hashlib.sha256(data.encode()).hexdigest()
+
+
+def _model_sha256(folder: Path) -> str:
+    """SHA-256 over the base model's config and weight files (names and contents)."""
+    digest = hashlib.sha256()
+    for file in sorted(folder.iterdir()):
+        if file.is_file() and (file.suffix in (".safetensors", ".bin") or file.name == "config.json"):
+            digest.update(f"{file.name}\n".encode())
+            with open(file, "rb") as handle:
+                while chunk := handle.read(1 << 22):
+                    digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _saved_dtype(folder: Path) -> Any:
+    """The dtype the base model's weights are stored in (its config.json), or None."""
+    import torch
+
+    try:
+        saved = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    name = saved.get("dtype") or saved.get("torch_dtype")
+    value = getattr(torch, name, None) if isinstance(name, str) else None
+    return value if isinstance(value, torch.dtype) else None
+
+
+def _batch_tensors(batch: list[TrainingExample], pad_id: int, device: str) -> dict[str, Any]:
+    """Right-padded ids and labels, the width rounded up to ``PAD_MULTIPLE``."""
+    import torch
+
+    width = -(-max(len(e.input_ids) for e in batch) // PAD_MULTIPLE) * PAD_MULTIPLE
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
+    for row, example in enumerate(batch):
+        n = len(example.input_ids)
+        ids[row, :n] = torch.tensor(example.input_ids)
+        labels[row, :n] = torch.tensor(example.labels())
+    return {"input_ids": ids.to(device), "labels": labels.to(device)}
+
+
+def _answer_loss(model: Any, tensors: dict[str, Any], dtype: Any, device: str) -> tuple[Any, int]:
+    """The summed cross-entropy of the answer tokens, and their number. Logits are computed from the
+    first answer position on only (``logits_to_keep``): the prompt's cost no vocabulary projection."""
+    import torch
+
+    labels = tensors["labels"]
+    answer = (labels != IGNORE).any(dim=0).nonzero()
+    first = max(0, int(answer[0]) - 1) if len(answer) else 0
+    keep = torch.arange(first, labels.shape[1] - 1, device=labels.device)
+    # Batches are right-padded, so under the causal mask no real token sees a pad: no attention mask is
+    # needed, and attention keeps its fast causal kernel.
+    with torch.autocast(device_type=device, dtype=dtype, enabled=dtype != torch.float32):
+        try:
+            logits = model(input_ids=tensors["input_ids"], logits_to_keep=keep).logits
+        except TypeError:  # a model without logits_to_keep: every position
+            logits = model(input_ids=tensors["input_ids"]).logits[:, keep]
+    targets = labels[:, first + 1:]
+    loss = torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=IGNORE,
+                                             reduction="sum")
+    return loss, int((targets != IGNORE).sum())
+
+
+def _dev_loss(model: Any, examples: list[TrainingExample], config: LLMTrainingConfig, pad_id: int, dtype: Any,
+              device: str) -> float:
+    import torch
+
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for batch in length_buckets(examples, config.batch_size, list(range(len(examples)))):
+            loss, n = _answer_loss(model, _batch_tensors(batch, pad_id, device), dtype, device)
+            total, count = total + float(loss), count + n
+    return total / max(1, count)
+
+
+def _trainable_state(model: Any) -> dict[str, Any]:
+    """A CPU copy of the weights that training changes (all of them, or the adapter's)."""
+    return {name: tensor.detach().to("cpu", copy=True) for name, tensor in model.named_parameters()
+            if tensor.requires_grad}
+
+
+def _wrap_lora(model: Any, config: LLMTrainingConfig, model_name: str) -> Any:
+    from peft import LoraConfig, get_peft_model
+
+    lora = LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha or 2 * config.lora_rank,
+                      lora_dropout=config.lora_dropout, target_modules=config.target_modules, task_type="CAUSAL_LM")
+    try:
+        return get_peft_model(model, lora)
+    except (ValueError, TypeError, KeyError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else error.__class__.__name__
+        raise InputError(f"--method lora: peft cannot target the modules of model {model_name} "
+                         f"(target_modules {config.target_modules!r}): {first}") from None
+
+
+def check_output_folder(out_dir: Path, force: bool) -> None:
+    if out_dir.exists() and not force:
+        raise InputError("the output folder exists: give another one, or --force to replace it", out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError("the output exists and is not a folder", out_dir)
+
+
+def _publish(staging: Path, out_dir: Path) -> None:
+    """Rename the finished folder into place, replacing an old one only now (``--force``)."""
+    if out_dir.exists():
+        old = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.old."))
+        out_dir.rename(old / out_dir.name)
+        staging.rename(out_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        staging.rename(out_dir)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _versions() -> dict[str, str]:
+    versions = {"llmgraph": __version__, "python": platform.python_version()}
+    for package in ("torch", "transformers", "peft", "accelerate"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def dev_scores(model_dir: Path, docs: list[Document], config: LLMTrainingConfig,
+               backend: str | None = None) -> dict[str, Any]:
+    """Entity/relation F1 of a constrained extraction of ``docs`` with the trained folder (the backend
+    extraction uses by default: vLLM when installed), with how many reports parsed."""
+    from llmgraph.extractor import ExtractionConfig, extract
+    from llmgraph.metrics import evaluate
+
+    extraction = ExtractionConfig(backend=backend, model=str(model_dir), prompt=config.prompt, shots=0,
+                                  labels=config.labels)
+    run = extract(docs, extraction)
+    result = evaluate(docs, list(run.documents), samples=0)
+    return {"reports": len(docs), "reports_ok": len(run.documents), "entity_f1": result["entity_f1"],
+            "relation_f1": result["relation_f1"], "backend": extraction.backend_name(),
+            "completion_tokens": run.counts["completion_tokens"]}
+
+
+def train_llm(train_docs: list[Document], dev_docs: list[Document] | None, out_dir: str | Path,
+              config: LLMTrainingConfig | None = None, force: bool = False, progress: bool = True,
+              data: dict[str, Any] | None = None, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Fine-tune ``config.model`` on ``train_docs``; keep the epoch with the lowest dev loss (the last one
+    without ``dev_docs``); write the model folder and its ``llm_model.json`` atomically into ``out_dir``.
+    ``data`` is recorded as given (e.g. the training files and their SHA-256). Returns the record."""
+    import torch
+    from tqdm import tqdm
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, get_linear_schedule_with_warmup
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # its loading/saving bars; llmgraph shows its own progress
+
+    config = config or LLMTrainingConfig()
+    log = log or (lambda message: print(f"llmgraph: {message}", file=sys.stderr))
+    out_dir = Path(out_dir)
+    check_output_folder(out_dir, force)
+    train_set = _label_set(train_docs, "training")
+    if train_set is None:
+        raise InputError("the training reports have no entities: nothing to learn")
+    dev_set = _label_set(dev_docs or [], "dev")
+    if dev_set is not None and dev_set is not train_set:
+        raise InputError(f"the dev reports use {dev_set.value} labels and the training reports {train_set.value}: "
+                         "give both in one label set")
+    started = time.perf_counter()
+    prompt = PromptTemplate.load(config.prompt)
+    base_path = resolve_model(config.model)
+    tokenizer = AutoTokenizer.from_pretrained(base_path)
+    try:
+        generation_config = GenerationConfig.from_pretrained(base_path)
+    except (OSError, ValueError):
+        generation_config = None
+    stop_ids = stop_token_ids(tokenizer, generation_config)
+    examples, counts, skipped = build_examples(tokenizer, prompt, train_docs, config.labels, config.max_length,
+                                               MAX_REPORT_WORDS, stop_ids)
+    if not examples:
+        raise InputError(f"no training example left ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()) if v)}): "
+                         f"first skipped: {next(iter(skipped.items()), ('', ''))[1]}")
+    dev_examples, dev_counts, _ = (build_examples(tokenizer, prompt, dev_docs, config.labels, config.max_length,
+                                                  MAX_REPORT_WORDS, stop_ids) if dev_docs else ([], None, {}))
+    if counts["skipped_too_long"]:
+        log(f"skipped {counts['skipped_too_long']} training reports longer than max_length {config.max_length} "
+            "tokens (never truncated)")
+    random.seed(config.seed)
+    torch.manual_seed(config.seed)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = _compute_dtype(config.dtype, device)
+    # Full training keeps float32 master weights (bf16 autocast computes); LoRA freezes the base in the
+    # compute dtype and trains float32 adapters.
+    load_dtype = torch.float32 if config.method == "full" or device == "cpu" else dtype
+    base_dtype = _saved_dtype(base_path)
+    model = AutoModelForCausalLM.from_pretrained(base_path, dtype=load_dtype).to(device)
+    if config.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+        model.config.use_cache = False
+    if config.method == "lora":
+        if config.gradient_checkpointing:
+            model.enable_input_require_grads()
+        model = _wrap_lora(model, config, config.model or DEFAULT_MODEL)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
+    passes = -(-len(examples) // config.batch_size)
+    steps = config.epochs * -(-passes // config.gradient_accumulation)
+    schedule = get_linear_schedule_with_warmup(optimizer, int(config.warmup * steps), steps)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    history: list[dict[str, Any]] = []
+    best: dict[str, Any] | None = None
+    best_state = None
+    tokens_seen, train_seconds = 0, 0.0
+    bar = tqdm(total=steps, unit="step", disable=None if progress else True, dynamic_ncols=True)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.partial."))
+    staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the model folder is a normal one
+    try:
+        for epoch in range(1, config.epochs + 1):
+            model.train()
+            order = random.Random(config.seed + epoch).sample(range(len(examples)), len(examples))
+            batches = length_buckets(examples, config.batch_size, order)
+            random.Random(config.seed + epoch).shuffle(batches)
+            epoch_loss, epoch_tokens, epoch_started = 0.0, 0, time.perf_counter()
+            for first in range(0, len(batches), config.gradient_accumulation):
+                group = batches[first:first + config.gradient_accumulation]
+                answer_tokens = sum(e.answer_tokens for batch in group for e in batch)
+                for batch in group:
+                    loss, _ = _answer_loss(model, _batch_tensors(batch, pad_id, device), dtype, device)
+                    (loss / answer_tokens).backward()
+                    epoch_loss += loss.item()
+                    tokens_seen += sum(len(e.input_ids) for e in batch)
+                epoch_tokens += answer_tokens
+                torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+                optimizer.step()
+                schedule.step()
+                optimizer.zero_grad(set_to_none=True)
+                bar.update(1)
+                seconds = train_seconds + time.perf_counter() - epoch_started
+                bar.set_postfix(epoch=epoch, loss=f"{epoch_loss / epoch_tokens:.3f}",
+                                tokens_per_s=f"{tokens_seen / seconds:.0f}")
+            train_seconds += time.perf_counter() - epoch_started
+            record = {"epoch": epoch, "train_loss": epoch_loss / max(1, epoch_tokens),
+                      "seconds": time.perf_counter() - epoch_started}
+            if dev_examples:
+                record["dev_loss"] = _dev_loss(model, dev_examples, config, pad_id, dtype, device)
+                bar.set_postfix(epoch=epoch, loss=f"{record['train_loss']:.3f}", dev_loss=f"{record['dev_loss']:.3f}",
+                                tokens_per_s=f"{tokens_seen / train_seconds:.0f}")
+            history.append(record)
+            if not dev_examples or best is None or record["dev_loss"] < best["dev_loss"]:
+                best = record
+                if dev_examples and epoch < config.epochs:
+                    best_state = _trainable_state(model)
+                elif dev_examples:
+                    best_state = None  # the last epoch is the best: the weights are as they are
+        bar.close()
+        if best_state is not None:
+            with torch.no_grad():
+                for name, tensor in model.named_parameters():
+                    if name in best_state:
+                        tensor.copy_(best_state[name].to(tensor.device))
+        del best_state, optimizer
+        merged = config.method == "lora" and config.merge
+        if merged:
+            model = model.merge_and_unload()
+        if base_dtype is not None and (config.method == "full" or merged):
+            model = model.to(base_dtype)  # saved as the base model was (bf16 for most LLMs), not float32
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        (staging / PROMPT_COPY).write_text(prompt.source, encoding="utf-8")  # the folder is self-contained
+        if generation_config is not None:
+            generation_config.save_pretrained(staging)
+        del model
+        gc.collect()
+        card = {
+            "llmgraph": __version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "kind": "adapter" if config.method == "lora" and not config.merge else "model",
+            "base_model": {"model": config.model or DEFAULT_MODEL, "path": str(base_path),
+                           "sha256": _model_sha256(base_path)},
+            "prompt": {"name": config.prompt, "file": str(prompt.path), "sha256": prompt.sha256, "copy": PROMPT_COPY},
+            "label_set": config.labels.value,
+            "settings": config.settings(),
+            "data": {**(data or {}), "train_reports": len(train_docs), "dev_reports": len(dev_docs or []),
+                     "train_examples_sha256": _digest(examples), "dev_examples_sha256": _digest(dev_examples),
+                     "train": dict(counts), **({"dev": dict(dev_counts)} if dev_counts else {}), "skipped": skipped},
+            "history": history, "best": best,
+            "epoch_selection": "lowest dev loss" if dev_examples else "last epoch (no dev set)",
+            "compute": {"device": device, "dtype": str(dtype).removeprefix("torch."),
+                        "training_tokens": tokens_seen, "training_seconds": train_seconds,
+                        "training_tokens_per_second": tokens_seen / train_seconds if train_seconds else None,
+                        "trainable_parameters": sum(p.numel() for p in trainable)},
+            "versions": _versions(), "machine": {"platform": platform.platform(), "processor": platform.machine()},
+        }
+        if dev_docs and config.dev_reports and card["kind"] == "model":
+            log(f"extracting {min(config.dev_reports, len(dev_docs))} dev reports with the trained model")
+            card["dev_extraction"] = dev_scores(staging, [d for d in dev_docs if d.tokens][:config.dev_reports], config)
+        card["seconds"] = time.perf_counter() - started
+        write_json(staging / CARD, card)
+        _publish(staging, out_dir)
+    except BaseException:
+        bar.close()
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return card
+
