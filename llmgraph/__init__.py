@@ -10,6 +10,7 @@ The public Python API (each name is imported on first use, so ``import llmgraph`
     scores = llmgraph.evaluate(gold[:4], run.documents)  # micro-F1, F1RadGraph, bootstrap CIs
     llmgraph.write_viewer("viewer.html", run.documents, gold[:4])  # the predictions against the gold
     llmgraph.compare("eval/gpt4-mirror.yaml", "out/mirror")        # llmgraph compare: systems x gold sets
+    llmgraph.train_llm(gold, None, "out/ft", llmgraph.LLMTrainingConfig(epochs=2))  # llmgraph train-llm
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ _API = {
     "read_radgraph": "llmgraph.formats", "write_radgraph": "llmgraph.formats", "load_documents": "llmgraph.inputs",
     "evaluate": "llmgraph.metrics", "write_viewer": "llmgraph.viz", "InputError": "llmgraph.errors",
     "LabelSet": "llmgraph.labels", "Decoding": "llmgraph.backends",
+    "train_llm": "llmgraph.finetune", "LLMTrainingConfig": "llmgraph.finetune",
 }
 __all__ = ["__version__", *_API]
 

@@ -102,7 +102,7 @@ def cache_key(spec: SystemSpec, gold: list[Document], examples: list[Document], 
     return _digest(parts)
 
 
-def _span_training_data(train: dict[str, Any]) -> tuple[list[Document], list[Document] | None]:
+def training_data(train: dict[str, Any]) -> tuple[list[Document], list[Document] | None]:
     """Training and dev reports of a ``train:`` block; no ``dev:`` file means no dev set (None), never
     the training reports scored as dev."""
     if "synth" in train:
@@ -133,12 +133,58 @@ def trained_span_model(train: dict[str, Any], out_dir: Path, log: Callable[[str]
         return model_dir, 0.0
     log(f"training a span model into {model_dir}")
     started = time.perf_counter()
-    train_docs, dev_docs = _span_training_data(train)
+    train_docs, dev_docs = training_data(train)
     options = {key: train[key] for key in ("epochs", "batch_size", "seed") if key in train}
     if "learning_rate" in train:
         options["lr"] = train["learning_rate"]
     train_span(train_docs, dev_docs, model_dir, encoder=train.get("encoder"), **options)
     return model_dir, time.perf_counter() - started
+
+
+LLM_DATA_KEYS = ("train", "dev", "synth")  # the data of an LLM system's train: block; the rest are LLMTrainingConfig's
+
+
+def trained_llm_model(config: ExtractionConfig, out_dir: Path, log: Callable[[str], None]) -> tuple[Path, float]:
+    """The fine-tuned model of an LLM system's ``train:`` block, trained into ``out_dir/llm-models`` unless it
+    is there already (then 0 seconds). Its folder is named by everything training reads: the block, the base
+    model, the prompt file's contents, the label set and the training files' contents, so systems that differ
+    only in how they decode (grammar, backend) share one trained model."""
+    from llmgraph.finetune import CARD, train_llm
+
+    model_dir = llm_model_folder(config, out_dir)
+    if (model_dir / CARD).exists():
+        return model_dir, 0.0
+    log(f"fine-tuning {config.model or 'the embedded model'} into {model_dir}")
+    started = time.perf_counter()
+    train = dict(config.train or {})
+    train_docs, dev_docs = training_data(train)
+    data = {key: train[key] for key in LLM_DATA_KEYS if key in train} | {
+        f"{key}_sha256": file_sha256(train[key]) for key in ("train", "dev") if key in train}
+    train_llm(train_docs, dev_docs, model_dir, llm_training_config(config), force=True, progress=True, data=data,
+              log=log)
+    return model_dir, time.perf_counter() - started
+
+
+def llm_training_config(config: ExtractionConfig) -> Any:
+    """The ``LLMTrainingConfig`` of an LLM system's ``train:`` block: its training keys, and the system's
+    model (the base), prompt and labels."""
+    from llmgraph.finetune import LLMTrainingConfig
+
+    options = {key: value for key, value in (config.train or {}).items() if key not in LLM_DATA_KEYS}
+    return LLMTrainingConfig.from_settings(options | {"model": config.model, "prompt": config.prompt,
+                                                      "labels": config.labels})
+
+
+def llm_model_folder(config: ExtractionConfig, out_dir: Path) -> Path:
+    """Where an LLM system's ``train:`` block's model goes: named by everything training reads (the block,
+    checked first, the base model, the prompt file's contents, the label set, the training files' contents)."""
+    llm_training_config(config)  # a bad training setting fails before anything is named or trained
+    train = dict(config.train or {})
+    files = {key: file_sha256(train[key]) for key in ("train", "dev") if key in train}
+    key = {"llmgraph": __version__, "train": train, "base_model": config.model,
+           "prompt_sha256": PromptTemplate.load(config.prompt).sha256, "labels": config.labels.value,
+           **({"files": files} if files else {})}
+    return out_dir / "llm-models" / _digest(key)[:16]
 
 
 class Harness:

@@ -12,7 +12,7 @@ import re
 import sys
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar, Iterable, Iterator
@@ -133,10 +133,21 @@ class ExtractionConfig:
                 and getattr(self, item.name) is not None}
 
     def system(self, context: Any) -> Any:
-        """The ``LLMSystem`` of this config (``llmgraph.systems.SystemContext`` gives the shared parts)."""
+        """The ``LLMSystem`` of this config (``llmgraph.systems.SystemContext`` gives the shared parts); with a
+        ``train:`` block, of the model fine-tuned on it first (``llmgraph compare`` trains into its folder)."""
         from llmgraph.systems import LLMSystem
 
-        return LLMSystem(self, context.examples() if self.shots else [], context.pool, context.examples_source)
+        config, seconds = self, None
+        if self.train is not None:
+            if context.work_dir is None:
+                raise InputError("an LLM system with a train: block is fine-tuned by llmgraph compare; elsewhere "
+                                 "train it with llmgraph train-llm and give its folder as the model")
+            from llmgraph.compare import trained_llm_model
+
+            model_dir, seconds = trained_llm_model(self, context.work_dir, context.log)
+            config = replace(self, model=str(model_dir), train=None)
+        return LLMSystem(config, context.examples() if config.shots else [], context.pool, context.examples_source,
+                         training_seconds=seconds or None)
 
 
 EXEMPLAR_STRATEGIES = ("fixed", "nearest")

@@ -9,10 +9,12 @@ downloaded at run time.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from llmgraph.errors import InputError
@@ -77,6 +79,8 @@ def resolve_model(model: str | None) -> Path:
         return embedded_model()
     path = Path(model).expanduser()
     if path.is_dir():
+        if is_adapter(path):
+            raise InputError(f"model folder {path} holds a LoRA adapter, not a model: load it with resolve_weights")
         if not (path / "config.json").exists():
             raise InputError(f"model folder {path} has no config.json")
         return path.resolve()
@@ -94,13 +98,57 @@ def resolve_model(model: str | None) -> Path:
                      "(llmgraph never downloads weights at run time)")
 
 
+ADAPTER_CONFIG = "adapter_config.json"  # what peft writes into an adapter folder (``train-llm --no-merge``)
+LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # the max_lora_rank values vLLM accepts
+
+
+@dataclass(frozen=True)
+class ModelWeights:
+    """What a backend loads: a folder of full weights, and maybe a LoRA adapter to apply on top of it."""
+
+    path: Path
+    adapter: Path | None = None
+    adapter_rank: int | None = None
+
+    @property
+    def vllm_lora_rank(self) -> int:
+        """The smallest ``max_lora_rank`` vLLM accepts that holds this adapter."""
+        return next((rank for rank in LORA_RANKS if rank >= (self.adapter_rank or 1)), LORA_RANKS[-1])
+
+
+def is_adapter(model: str | Path | None) -> bool:
+    """Whether ``model`` is a folder holding a PEFT adapter rather than full weights."""
+    return bool(model) and (Path(model).expanduser() / ADAPTER_CONFIG).is_file()
+
+
+def resolve_weights(model: str | None) -> ModelWeights:
+    """``resolve_model``, and for an adapter folder its base model (the one ``train-llm`` recorded in
+    ``llm_model.json``, else the path peft recorded in ``adapter_config.json``) with the adapter."""
+    if not is_adapter(model):
+        return ModelWeights(resolve_model(model))
+    folder = Path(model).expanduser().resolve()
+    try:
+        adapter = json.loads((folder / ADAPTER_CONFIG).read_text(encoding="utf-8"))
+        card = json.loads((folder / "llm_model.json").read_text(encoding="utf-8")) \
+            if (folder / "llm_model.json").is_file() else {}
+    except (OSError, ValueError) as error:
+        raise InputError(f"not a readable adapter ({error.__class__.__name__}: {error})", folder) from None
+    candidates = [name for name in ((card.get("base_model") or {}).get("model"), adapter.get("base_model_name_or_path"))
+                  if name]
+    for name in candidates:
+        try:
+            return ModelWeights(resolve_model(name), folder, adapter.get("r"))
+        except InputError:
+            continue
+    raise InputError(f"the base model of this adapter is not here (looked for {' and '.join(map(repr, candidates)) or 'none recorded'})",
+                     folder)
+
+
 MAX_CONTEXT = 8192  # default ceiling: long enough for guideline prompts, small enough for a CPU's KV cache
 
 
 def context_length(model_path: Path, ceiling: int = MAX_CONTEXT) -> int:
     """The model's own context length (``max_position_embeddings``), capped at ``ceiling``."""
-    import json
-
     try:
         config = json.loads((model_path / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -138,8 +138,10 @@ class LLMSystem:
     """
 
     def __init__(self, config: ExtractionConfig, examples: list[Document], pool: BackendPool | None = None,
-                 examples_source: str | Path | None = None):
+                 examples_source: str | Path | None = None, training_seconds: float | None = None):
+        """``training_seconds``: when the model was fine-tuned for this run (``compare``), for its cost."""
         check_exemplar_pool(config.shots, examples, examples_source)
+        self.training_seconds = training_seconds
         self.config = replace(config, backend=config.backend_name())
         self.examples = examples if config.shots else []
         self.examples_source = examples_source
@@ -174,6 +176,8 @@ class LLMSystem:
             return {"settings": self.settings(), "seconds": {}, "reports_per_second": None, "counts": dict(self.run.counts)}
         manifest = self.extractor.manifest(self.run)
         manifest["seconds"]["model_load"] = self.load_seconds
+        if self.training_seconds is not None:
+            manifest["seconds"]["training"] = self.training_seconds
         return manifest
 
     def close(self) -> None:

@@ -43,3 +43,18 @@ def span_model(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("span") / "model"
     train_span(docs, docs, folder, epochs=5, batch_size=8, progress=False)
     return folder
+
+
+@pytest.fixture(scope="session")
+def lora_adapter(tmp_path_factory) -> Path:
+    """A LoRA adapter of the embedded model (``train-llm --method lora --no-merge``), trained for two
+    steps on four short reports (about 15 s): for the adapter paths (peft, vLLM's LoRARequest, vllm serve)."""
+    pytest.importorskip("peft")
+    from test_finetune import tiny_reports
+
+    from llmgraph.finetune import LLMTrainingConfig, train_llm
+
+    folder = tmp_path_factory.mktemp("lora") / "adapter"
+    train_llm(tiny_reports(), None, folder, LLMTrainingConfig(method="lora", lora_rank=8, merge=False, epochs=2,
+                                                              learning_rate=1e-3), progress=False)
+    return folder

@@ -25,7 +25,13 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_the_shipped_experiments_parse():
     mirror = load_experiment(EVAL / "gpt4-mirror.yaml")
     assert [(s.name, s.type) for s in mirror.systems] == [
-        ("zero-shot", "llm"), ("few-shot", "llm"), ("guideline", "llm"), ("span-baseline", "span")]
+        ("zero-shot", "llm"), ("few-shot", "llm"), ("guideline", "llm"), ("smollm-finetuned", "llm"),
+        ("span-baseline", "span")]
+    # The fine-tuned arm is trained on the span baseline's data.
+    assert mirror.systems[3].settings["train"] == {**mirror.systems[4].settings["train"], "epochs": 2}
+    ablation = load_experiment(EVAL / "finetune-ablation.yaml")
+    assert [s.settings["grammar"] for s in ablation.systems] == ["report", "json", "none"]
+    assert len({repr(s.settings["train"]) for s in ablation.systems}) == 1
     assert mirror.systems[0].settings == {"grammar": "report", "decoding": {"temperature": 0, "max_tokens": 512},
                                           "prompt": "zero-shot", "shots": 0}
     assert mirror.gold[0].path == EVAL / "data" / "sample_gold.json"

@@ -69,9 +69,10 @@ def test_offline_engine_with_per_report_grammar(reports, tmp_path, grammar_backe
 
 
 @pytest.fixture(scope="module")
-def servers(embedded_model):
-    """One ``vllm serve`` for the module; the last test kills it and starts its successor on the same port."""
-    started = [start_vllm_server(embedded_model)]
+def servers(embedded_model, lora_adapter):
+    """One ``vllm serve`` for the module (serving a LoRA adapter too, as ``ft``); the last test kills it and
+    starts its successor on the same port."""
+    started = [start_vllm_server(embedded_model, lora_modules={"ft": lora_adapter})]
     yield started
     started[-1].stop()
 
@@ -106,6 +107,15 @@ def test_openai_backend_with_static_schema(tmp_path, server):
         == counts["entities_generated"]
 
 
+def test_openai_backend_runs_a_lora_adapter_served_by_its_folder(reports, tmp_path, server, lora_adapter):
+    """``vllm serve --enable-lora --lora-modules ft=DIR``: ``--model DIR`` finds the served name of the folder,
+    and the adapter's training prompt is the default (no exemplars)."""
+    manifest, docs = _extract(reports, tmp_path / "pred.json", "--backend", "openai", "--url", server,
+                              "--model", str(lora_adapter), "--shots", "0")
+    assert manifest["backend"]["model"] == "ft" and manifest["prompt"]["file"] == str(lora_adapter / "prompt.j2")
+    _assert_grounded_by_construction(manifest, docs)
+
+
 def test_server_not_up_is_a_one_line_error(tmp_path, reports):
     done = subprocess.run([sys.executable, "-m", "llmgraph", "extract", str(reports), "-o", str(tmp_path / "o.json"),
                            "--backend", "openai", "--url", f"http://127.0.0.1:{free_port()}/v1"],
@@ -127,7 +137,7 @@ def test_requests_spread_over_endpoints_and_skip_a_dead_one(reports, tmp_path, s
     assert len(read_radgraph(tmp_path / "p.json")) == 4
 
 
-def test_a_server_killed_mid_run_and_restarted_loses_no_report(servers, tmp_path):
+def test_a_server_killed_mid_run_and_restarted_loses_no_report(servers, tmp_path, lora_adapter):
     gold = read_radgraph(sample_gold_path())
     write_radgraph(gold[:16], tmp_path / "reports.json")
     url = servers[-1].url
@@ -142,7 +152,7 @@ def test_a_server_killed_mid_run_and_restarted_loses_no_report(servers, tmp_path
         time.sleep(0.2)
     servers[-1].stop(signal.SIGKILL)  # the server dies with requests in flight
     time.sleep(3)
-    servers.append(start_vllm_server(servers[-1].model, servers[-1].port))
+    servers.append(start_vllm_server(servers[-1].model, servers[-1].port, lora_modules={"ft": lora_adapter}))
     stdout, stderr = run.communicate(timeout=900)
     assert run.returncode == 0, stderr[-2000:]
     assert f"failed on {url}; retrying" in stderr, "retries are visible in the log"

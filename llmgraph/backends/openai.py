@@ -15,7 +15,8 @@ import asyncio
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
@@ -36,6 +37,7 @@ class Endpoint:
     url: str
     models: list[str]
     vllm: bool
+    roots: dict[str, str] = field(default_factory=dict)  # served name -> the folder it was loaded from (vLLM)
     failed_at: float = float("-inf")
     in_flight: int = 0
     requests: int = 0
@@ -74,7 +76,7 @@ class OpenAIBackend:
         for url, problem in probed.items():
             if not isinstance(problem, Endpoint):
                 log.warning("server %s is not reachable (%s); the other servers take its requests", url, problem)
-        self.model = model or self.endpoints[0].models[0]
+        self.model = served_name(model, self.endpoints[0]) if model else self.endpoints[0].models[0]
         self.vllm_server = all(endpoint.vllm for endpoint in self.endpoints)
         self.retried = 0
 
@@ -92,7 +94,8 @@ class OpenAIBackend:
             return type(error).__name__
         if not served:
             raise InputError(f"server {url} serves no model")
-        return Endpoint(url, [entry.id for entry in served], any(getattr(e, "owned_by", None) == "vllm" for e in served))
+        return Endpoint(url, [entry.id for entry in served], any(getattr(e, "owned_by", None) == "vllm" for e in served),
+                        {entry.id: str(getattr(entry, "root", None) or "") for entry in served})
 
     def _arguments(self, request: GenerationRequest) -> dict[str, Any]:
         if request.constraint.mode is GrammarMode.REPORT and not self.vllm_server:
@@ -160,6 +163,18 @@ class OpenAIBackend:
 
     def close(self) -> None:
         pass
+
+
+def served_name(model: str, endpoint: Endpoint) -> str:
+    """The name a server serves ``model`` under: itself, or for a local folder (a fine-tuned model, a LoRA
+    adapter of ``vllm serve --lora-modules NAME=DIR``) the served name whose folder it is."""
+    if model in endpoint.models or not Path(model).expanduser().exists():
+        return model
+    folder = Path(model).expanduser().resolve()
+    for name, root in endpoint.roots.items():
+        if root and Path(root).expanduser().resolve() == folder:
+            return name
+    return model
 
 
 def request_arguments(request: GenerationRequest, model: str | None, decoding: Decoding, vllm_server: bool,

@@ -10,7 +10,7 @@ from typing import Any
 
 from llmgraph.backends.base import Decoding, Generation, GenerationRequest, context_overflow, generate_fitting
 from llmgraph.grammar import GrammarDialect, GrammarMode
-from llmgraph.models import DEFAULT_MODEL, context_length, resolve_model
+from llmgraph.models import DEFAULT_MODEL, context_length, resolve_weights
 
 
 class TransformersBackend:
@@ -28,7 +28,8 @@ class TransformersBackend:
         transformers_logging.disable_progress_bar()  # llmgraph shows its own progress
         if threads:
             torch.set_num_threads(threads)
-        self.model_path = resolve_model(model)
+        weights = resolve_weights(model)
+        self.model_path, self.adapter = weights.path, weights.adapter
         self.model = model or DEFAULT_MODEL
         self.decoding = decoding
         self.batch_size = batch_size
@@ -39,6 +40,10 @@ class TransformersBackend:
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.lm = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=getattr(torch, dtype)).eval()
+        if self.adapter is not None:  # a kept LoRA adapter: applied with peft, merged for plain-model speed
+            from peft import PeftModel
+
+            self.lm = PeftModel.from_pretrained(self.lm, self.adapter).merge_and_unload().eval()
         vocab_size = self.lm.get_output_embeddings().weight.shape[0]
         self.grammar_compiler = xgrammar.GrammarCompiler(
             xgrammar.TokenizerInfo.from_huggingface(self.tokenizer, vocab_size=vocab_size))
@@ -92,6 +97,7 @@ class TransformersBackend:
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "model": self.model, "model_path": str(self.model_path),
+                **({"lora_adapter": str(self.adapter)} if self.adapter else {}),
                 "grammar_backend": "xgrammar", "batch_size": self.batch_size, "dtype": self.dtype,
                 "max_model_len": self.max_model_len}
 

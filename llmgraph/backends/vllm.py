@@ -14,7 +14,7 @@ from typing import Any
 from llmgraph.backends.base import Decoding, Generation, GenerationRequest, context_overflow, generate_fitting
 from llmgraph.errors import InputError
 from llmgraph.grammar import DEFAULT_GRAMMAR_BACKEND, GRAMMAR_BACKENDS, structured_outputs
-from llmgraph.models import DEFAULT_MODEL, context_length, resolve_model
+from llmgraph.models import DEFAULT_MODEL, context_length, resolve_weights
 
 
 
@@ -58,8 +58,16 @@ class VLLMBackend:
             import vllm
             from vllm.platforms import current_platform
 
-        self.model_path = resolve_model(model)
+        weights = resolve_weights(model)
+        self.model_path, self.adapter = weights.path, weights.adapter
         self.model = model or DEFAULT_MODEL
+        self.lora_request = None
+        if weights.adapter is not None:  # a kept LoRA adapter: the base model with LoRA on, the adapter per request
+            from vllm.lora.request import LoRARequest
+
+            engine_options = {"enable_lora": True, "max_lora_rank": weights.vllm_lora_rank, "max_loras": 1,
+                              **engine_options}
+            self.lora_request = LoRARequest("llmgraph-adapter", 1, str(weights.adapter))
         self.decoding = decoding
         self.grammar_backend = grammar_backend
         self.max_model_len = max_model_len or context_length(self.model_path)  # None: the model's own, capped
@@ -89,13 +97,15 @@ class VLLMBackend:
 
     def _run(self, requests: list[GenerationRequest]) -> list[Generation]:
         outputs = self.llm.chat([request.messages for request in requests],
-                                [self._sampling(request) for request in requests], use_tqdm=False)
+                                [self._sampling(request) for request in requests], use_tqdm=False,
+                                lora_request=self.lora_request)
         return [Generation(output.outputs[0].text, len(output.prompt_token_ids or ()),
                            len(output.outputs[0].token_ids), output.outputs[0].finish_reason or "stop")
                 for output in outputs]
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "model": self.model, "model_path": str(self.model_path),
+                **({"lora_adapter": str(self.adapter)} if self.adapter else {}),
                 "vllm": self.version, "grammar_backend": self.grammar_backend, "prefix_caching": self.prefix_caching,
                 "enforce_eager": self.enforce_eager, "max_model_len": self.max_model_len}
 

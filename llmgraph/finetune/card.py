@@ -1,7 +1,7 @@
 """``llm_model.json``: what a folder written by ``llmgraph train-llm`` was trained on and how.
 
 Extraction reads it for the model's defaults (its prompt and label set: the model was trained on
-them), and to find the base model of a kept LoRA adapter.
+them); ``llmgraph.models.resolve_weights`` reads it for the base model of a kept LoRA adapter.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from typing import Any
 from llmgraph.errors import InputError
 
 CARD = "llm_model.json"
-ADAPTER_CONFIG = "adapter_config.json"  # what peft writes next to a kept adapter
 
 
 def read_card(model: str | Path | None) -> dict[str, Any] | None:
@@ -31,14 +30,3 @@ def read_card(model: str | Path | None) -> dict[str, Any] | None:
     if not isinstance(card, dict) or not isinstance(card.get("prompt"), dict) or "label_set" not in card:
         raise InputError("not a training record of llmgraph train-llm (no prompt or label_set)", path)
     return card
-
-
-def is_adapter(model: str | Path | None) -> bool:
-    """Whether ``model`` is a folder holding a PEFT adapter (``train-llm --no-merge``) rather than full weights."""
-    return bool(model) and (Path(model).expanduser() / ADAPTER_CONFIG).is_file()
-
-
-def adapter_base(model: str | Path) -> str | None:
-    """The base model a kept adapter was trained on, as ``train-llm`` recorded it (None: not recorded)."""
-    card = read_card(model) or {}
-    return (card.get("base_model") or {}).get("model")

@@ -42,7 +42,8 @@ METHODS = ("full", "lora")
 DTYPES = ("auto", "bfloat16", "float32")
 DEFAULT_LEARNING_RATE = {"full": 3e-4, "lora": 2e-4}  # full: tuned on the 135M embedded model
 PROMPT_COPY = "prompt.j2"  # the training prompt, copied into the model folder: extraction's default prompt
-PAD_MULTIPLE = 32  # batch widths are rounded up to this: few distinct shapes (CPU kernels cache per shape)
+PAD_MULTIPLE = 32
+LOGITS_BUDGET = 2 << 30  # bytes of logits (and their gradient) alive at once; beyond it the loss runs in chunks  # batch widths are rounded up to this: few distinct shapes (CPU kernels cache per shape)
 
 
 @dataclass
@@ -180,26 +181,49 @@ def _batch_tensors(batch: list[TrainingExample], pad_id: int, device: str) -> di
     return {"input_ids": ids.to(device), "labels": labels.to(device)}
 
 
-def _answer_loss(model: Any, tensors: dict[str, Any], dtype: Any, device: str) -> tuple[Any, int]:
+def _answer_loss(model: Any, tensors: dict[str, Any], dtype: Any, device: str,
+                 budget: int | None = None) -> tuple[Any, int]:
     """The summed cross-entropy of the answer tokens, and their number. Logits are computed from the
-    first answer position on only (``logits_to_keep``): the prompt's cost no vocabulary projection."""
+    first answer position on only: the prompt costs no vocabulary projection. When those logits would
+    take more than ``budget`` bytes (``LOGITS_BUDGET``: an 8B model's 128k vocabulary at batch 8 x 4,096
+    tokens is 40 GB of them), the projection and loss run in chunks that are recomputed in the backward
+    pass, so at most one chunk of logits is alive."""
     import torch
 
+    budget = LOGITS_BUDGET if budget is None else budget
     labels = tensors["labels"]
     answer = (labels != IGNORE).any(dim=0).nonzero()
     first = max(0, int(answer[0]) - 1) if len(answer) else 0
-    keep = torch.arange(first, labels.shape[1] - 1, device=labels.device)
+    targets = labels[:, first + 1:]
+    count = int((targets != IGNORE).sum())
+    head = model.get_output_embeddings()
+    per_position = labels.shape[0] * head.weight.shape[0] * 10  # bf16 logits, their float copy, its gradient
     # Batches are right-padded, so under the causal mask no real token sees a pad: no attention mask is
     # needed, and attention keeps its fast causal kernel.
     with torch.autocast(device_type=device, dtype=dtype, enabled=dtype != torch.float32):
-        try:
+        if per_position * targets.shape[1] <= budget:
+            keep = torch.arange(first, labels.shape[1] - 1, device=labels.device)
             logits = model(input_ids=tensors["input_ids"], logits_to_keep=keep).logits
-        except TypeError:  # a model without logits_to_keep: every position
-            logits = model(input_ids=tensors["input_ids"]).logits[:, keep]
-    targets = labels[:, first + 1:]
-    loss = torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=IGNORE,
+            return _cross_entropy(logits, targets), count
+        hidden = model.get_decoder()(input_ids=tensors["input_ids"]).last_hidden_state[:, first:-1]
+        width = max(1, budget // per_position)
+
+        def chunk(states: Any, chunk_targets: Any) -> Any:
+            with torch.autocast(device_type=device, dtype=dtype, enabled=dtype != torch.float32):
+                return _cross_entropy(head(states), chunk_targets)
+
+        from torch.utils.checkpoint import checkpoint
+
+        loss = sum(checkpoint(chunk, hidden[:, start:start + width], targets[:, start:start + width],
+                              use_reentrant=False) for start in range(0, targets.shape[1], width))
+    return loss, count
+
+
+def _cross_entropy(logits: Any, targets: Any) -> Any:
+    import torch
+
+    return torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=IGNORE,
                                              reduction="sum")
-    return loss, int((targets != IGNORE).sum())
 
 
 def _dev_loss(model: Any, examples: list[TrainingExample], config: LLMTrainingConfig, pad_id: int, dtype: Any,
@@ -284,6 +308,76 @@ def dev_scores(model_dir: Path, docs: list[Document], config: LLMTrainingConfig,
             "completion_tokens": run.counts["completion_tokens"]}
 
 
+@dataclass
+class _Fit:
+    """What the epochs gave: each epoch's record, the one kept, training tokens and seconds."""
+
+    history: list[dict[str, Any]]
+    best: dict[str, Any]
+    tokens: int
+    seconds: float
+
+
+def _fit(model: Any, examples: list[TrainingExample], dev_examples: list[TrainingExample],
+         config: LLMTrainingConfig, pad_id: int, dtype: Any, device: str, progress: bool) -> _Fit:
+    """The epochs: length-bucketed batches in a seeded order, gradient accumulation, AdamW with warm-up and
+    linear decay, the dev loss after each epoch; the weights of the epoch with the lowest dev loss (the last
+    without dev examples) are left in ``model``."""
+    import torch
+    from tqdm import tqdm
+    from transformers import get_linear_schedule_with_warmup
+
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
+    passes = -(-len(examples) // config.batch_size)
+    steps = config.epochs * -(-passes // config.gradient_accumulation)
+    schedule = get_linear_schedule_with_warmup(optimizer, int(config.warmup * steps), steps)
+    history: list[dict[str, Any]] = []
+    best, best_state = None, None
+    tokens, seconds = 0, 0.0
+    with tqdm(total=steps, unit="step", disable=None if progress else True, dynamic_ncols=True) as bar:
+        for epoch in range(1, config.epochs + 1):
+            model.train()
+            order = random.Random(config.seed + epoch).sample(range(len(examples)), len(examples))
+            batches = length_buckets(examples, config.batch_size, order)
+            random.Random(config.seed + epoch).shuffle(batches)
+            epoch_loss, epoch_tokens, epoch_started = 0.0, 0, time.perf_counter()
+            for first in range(0, len(batches), config.gradient_accumulation):
+                group = batches[first:first + config.gradient_accumulation]
+                answer_tokens = sum(e.answer_tokens for batch in group for e in batch)
+                for batch in group:
+                    loss, _ = _answer_loss(model, _batch_tensors(batch, pad_id, device), dtype, device)
+                    (loss / answer_tokens).backward()  # the step's mean over its answer tokens
+                    epoch_loss += loss.item()
+                    tokens += sum(len(e.input_ids) for e in batch)
+                epoch_tokens += answer_tokens
+                torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+                optimizer.step()
+                schedule.step()
+                optimizer.zero_grad(set_to_none=True)
+                bar.update(1)
+                bar.set_postfix(epoch=epoch, loss=f"{epoch_loss / epoch_tokens:.3f}",
+                                tokens_per_s=f"{tokens / (seconds + time.perf_counter() - epoch_started):.0f}")
+            seconds += time.perf_counter() - epoch_started
+            record = {"epoch": epoch, "train_loss": epoch_loss / max(1, epoch_tokens),
+                      "seconds": time.perf_counter() - epoch_started}
+            if dev_examples:
+                record["dev_loss"] = _dev_loss(model, dev_examples, config, pad_id, dtype, device)
+                bar.set_postfix(epoch=epoch, loss=f"{record['train_loss']:.3f}", dev_loss=f"{record['dev_loss']:.3f}",
+                                tokens_per_s=f"{tokens / seconds:.0f}")
+            history.append(record)
+            if not dev_examples or best is None or record["dev_loss"] < best["dev_loss"]:
+                best = record
+                # A copy only when a later epoch might be worse: the last epoch's weights are in the model.
+                best_state = _trainable_state(model) if dev_examples and epoch < config.epochs else None
+    if best_state is not None:
+        with torch.no_grad():
+            for name, tensor in model.named_parameters():
+                if name in best_state:
+                    tensor.copy_(best_state[name].to(tensor.device))
+    return _Fit(history, best, tokens, seconds)
+
+
 def train_llm(train_docs: list[Document], dev_docs: list[Document] | None, out_dir: str | Path,
               config: LLMTrainingConfig | None = None, force: bool = False, progress: bool = True,
               data: dict[str, Any] | None = None, log: Callable[[str], None] | None = None) -> dict[str, Any]:
@@ -291,8 +385,7 @@ def train_llm(train_docs: list[Document], dev_docs: list[Document] | None, out_d
     without ``dev_docs``); write the model folder and its ``llm_model.json`` atomically into ``out_dir``.
     ``data`` is recorded as given (e.g. the training files and their SHA-256). Returns the record."""
     import torch
-    from tqdm import tqdm
-    from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, get_linear_schedule_with_warmup
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()  # its loading/saving bars; llmgraph shows its own progress
@@ -320,8 +413,12 @@ def train_llm(train_docs: list[Document], dev_docs: list[Document] | None, out_d
     examples, counts, skipped = build_examples(tokenizer, prompt, train_docs, config.labels, config.max_length,
                                                MAX_REPORT_WORDS, stop_ids)
     if not examples:
-        raise InputError(f"no training example left ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()) if v)}): "
-                         f"first skipped: {next(iter(skipped.items()), ('', ''))[1]}")
+        why = {"skipped_too_long": f"longer than max_length {config.max_length} tokens",
+               "skipped_no_entities": "without entities", "skipped_unreadable": "that cannot be read"}
+        first_id, first_problem = next(iter(skipped.items()))
+        raise InputError(f"no training example left of {len(train_docs)} reports "
+                         f"({', '.join(f'{counts[key]} {text}' for key, text in why.items() if counts[key])}); "
+                         f"report {first_id}: {first_problem}")
     dev_examples, dev_counts, _ = (build_examples(tokenizer, prompt, dev_docs, config.labels, config.max_length,
                                                   MAX_REPORT_WORDS, stop_ids) if dev_docs else ([], None, {}))
     if counts["skipped_too_long"]:
@@ -343,65 +440,18 @@ def train_llm(train_docs: list[Document], dev_docs: list[Document] | None, out_d
         if config.gradient_checkpointing:
             model.enable_input_require_grads()
         model = _wrap_lora(model, config, config.model or DEFAULT_MODEL)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
-    passes = -(-len(examples) // config.batch_size)
-    steps = config.epochs * -(-passes // config.gradient_accumulation)
-    schedule = get_linear_schedule_with_warmup(optimizer, int(config.warmup * steps), steps)
+    trainable_parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    history: list[dict[str, Any]] = []
-    best: dict[str, Any] | None = None
-    best_state = None
-    tokens_seen, train_seconds = 0, 0.0
-    bar = tqdm(total=steps, unit="step", disable=None if progress else True, dynamic_ncols=True)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.partial."))
     staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the model folder is a normal one
     try:
-        for epoch in range(1, config.epochs + 1):
-            model.train()
-            order = random.Random(config.seed + epoch).sample(range(len(examples)), len(examples))
-            batches = length_buckets(examples, config.batch_size, order)
-            random.Random(config.seed + epoch).shuffle(batches)
-            epoch_loss, epoch_tokens, epoch_started = 0.0, 0, time.perf_counter()
-            for first in range(0, len(batches), config.gradient_accumulation):
-                group = batches[first:first + config.gradient_accumulation]
-                answer_tokens = sum(e.answer_tokens for batch in group for e in batch)
-                for batch in group:
-                    loss, _ = _answer_loss(model, _batch_tensors(batch, pad_id, device), dtype, device)
-                    (loss / answer_tokens).backward()
-                    epoch_loss += loss.item()
-                    tokens_seen += sum(len(e.input_ids) for e in batch)
-                epoch_tokens += answer_tokens
-                torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-                optimizer.step()
-                schedule.step()
-                optimizer.zero_grad(set_to_none=True)
-                bar.update(1)
-                seconds = train_seconds + time.perf_counter() - epoch_started
-                bar.set_postfix(epoch=epoch, loss=f"{epoch_loss / epoch_tokens:.3f}",
-                                tokens_per_s=f"{tokens_seen / seconds:.0f}")
-            train_seconds += time.perf_counter() - epoch_started
-            record = {"epoch": epoch, "train_loss": epoch_loss / max(1, epoch_tokens),
-                      "seconds": time.perf_counter() - epoch_started}
-            if dev_examples:
-                record["dev_loss"] = _dev_loss(model, dev_examples, config, pad_id, dtype, device)
-                bar.set_postfix(epoch=epoch, loss=f"{record['train_loss']:.3f}", dev_loss=f"{record['dev_loss']:.3f}",
-                                tokens_per_s=f"{tokens_seen / train_seconds:.0f}")
-            history.append(record)
-            if not dev_examples or best is None or record["dev_loss"] < best["dev_loss"]:
-                best = record
-                if dev_examples and epoch < config.epochs:
-                    best_state = _trainable_state(model)
-                elif dev_examples:
-                    best_state = None  # the last epoch is the best: the weights are as they are
-        bar.close()
-        if best_state is not None:
-            with torch.no_grad():
-                for name, tensor in model.named_parameters():
-                    if name in best_state:
-                        tensor.copy_(best_state[name].to(tensor.device))
-        del best_state, optimizer
+        try:
+            fit = _fit(model, examples, dev_examples, config, pad_id, dtype, device, progress)
+        except torch.OutOfMemoryError:
+            raise InputError(f"out of memory on {device} at --batch-size {config.batch_size}, --max-length "
+                             f"{config.max_length}: try a smaller batch with --grad-accum, --gradient-checkpointing, "
+                             "or --method lora") from None
         merged = config.method == "lora" and config.merge
         if merged:
             model = model.merge_and_unload()
@@ -425,22 +475,28 @@ def train_llm(train_docs: list[Document], dev_docs: list[Document] | None, out_d
             "data": {**(data or {}), "train_reports": len(train_docs), "dev_reports": len(dev_docs or []),
                      "train_examples_sha256": _digest(examples), "dev_examples_sha256": _digest(dev_examples),
                      "train": dict(counts), **({"dev": dict(dev_counts)} if dev_counts else {}), "skipped": skipped},
-            "history": history, "best": best,
+            "history": fit.history, "best": fit.best,
             "epoch_selection": "lowest dev loss" if dev_examples else "last epoch (no dev set)",
             "compute": {"device": device, "dtype": str(dtype).removeprefix("torch."),
-                        "training_tokens": tokens_seen, "training_seconds": train_seconds,
-                        "training_tokens_per_second": tokens_seen / train_seconds if train_seconds else None,
-                        "trainable_parameters": sum(p.numel() for p in trainable)},
+                        "training_tokens": fit.tokens, "training_seconds": fit.seconds,
+                        "training_tokens_per_second": fit.tokens / fit.seconds if fit.seconds else None,
+                        "trainable_parameters": trainable_parameters},
             "versions": _versions(), "machine": {"platform": platform.platform(), "processor": platform.machine()},
         }
-        if dev_docs and config.dev_reports and card["kind"] == "model":
+        write_json(staging / CARD, card)  # extraction reads it (the prompt; an adapter's base model)
+        if dev_docs and config.dev_reports:
             log(f"extracting {min(config.dev_reports, len(dev_docs))} dev reports with the trained model")
             card["dev_extraction"] = dev_scores(staging, [d for d in dev_docs if d.tokens][:config.dev_reports], config)
         card["seconds"] = time.perf_counter() - started
         write_json(staging / CARD, card)
         _publish(staging, out_dir)
+        stale = sorted(out_dir.parent.glob(f".{out_dir.name}.partial.*"))
+        if stale:  # left by trainings into this folder that were killed (kill -9, a lost node)
+            log(f"removing {len(stale)} unfinished folder(s) of earlier trainings into {out_dir}: "
+                f"{', '.join(path.name for path in stale)}")
+            for path in stale:
+                shutil.rmtree(path, ignore_errors=True)
     except BaseException:
-        bar.close()
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return card
