@@ -276,6 +276,23 @@ def _publish(staging: Path, out_dir: Path) -> None:
         staging.rename(out_dir)
 
 
+def _memory(device: str) -> dict[str, float]:
+    """Peak memory of the training so far: the process's resident set, and on GPUs the device memory."""
+    import torch
+
+    peak: dict[str, float] = {}
+    try:
+        import resource
+
+        scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
+        peak["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**30
+    except ImportError:  # Windows
+        pass
+    if device == "cuda":
+        peak["peak_gpu_memory_gib"] = torch.cuda.max_memory_allocated() / 2**30
+    return peak
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -480,7 +497,7 @@ def train_llm(train_docs: list[Document], dev_docs: list[Document] | None, out_d
             "compute": {"device": device, "dtype": str(dtype).removeprefix("torch."),
                         "training_tokens": fit.tokens, "training_seconds": fit.seconds,
                         "training_tokens_per_second": fit.tokens / fit.seconds if fit.seconds else None,
-                        "trainable_parameters": trainable_parameters},
+                        "trainable_parameters": trainable_parameters, **_memory(device)},
             "versions": _versions(), "machine": {"platform": platform.platform(), "processor": platform.machine()},
         }
         write_json(staging / CARD, card)  # extraction reads it (the prompt; an adapter's base model)
