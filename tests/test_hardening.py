@@ -262,7 +262,7 @@ def test_a_corrupt_settings_file_and_a_garbage_lock_are_one_line_errors(span_mod
 
 
 def test_ctrl_c_says_how_to_resume(span_model, tmp_path):
-    source = report_lines(tmp_path / "a.txt", [f"Small effusion number {n} ." for n in range(400)])
+    source = report_lines(tmp_path / "a.txt", [f"Small effusion number {n} ." for n in range(20000)])
     output = tmp_path / "out.json"
     command = [sys.executable, "-m", "llmgraph", "extract", str(source), "-o", str(output), "--type", "span",
                "--model", str(span_model), "--batch-size", "1", "-q"]
