@@ -24,6 +24,8 @@ from llmgraph import __version__
 from llmgraph.backends import BACKENDS
 from llmgraph.document import Document
 from llmgraph.errors import InputError
+from llmgraph.finetune.train import DTYPES as TRAINING_DTYPES
+from llmgraph.finetune.train import METHODS as TRAINING_METHODS
 from llmgraph.formats import read_radgraph, write_radgraph
 from llmgraph.grammar import GRAMMAR_BACKENDS, GrammarMode
 from llmgraph.inputs import iter_documents
@@ -550,15 +552,8 @@ def train_span_command(
                err=True)
 
 
-class Method(str, Enum):
-    FULL = "full"
-    LORA = "lora"
-
-
-class Dtype(str, Enum):
-    AUTO = "auto"
-    BFLOAT16 = "bfloat16"
-    FLOAT32 = "float32"
+Method = Enum("Method", {name.upper(): name for name in TRAINING_METHODS}, type=str)  # train-llm --method
+Dtype = Enum("Dtype", {name.upper(): name for name in TRAINING_DTYPES}, type=str)  # train-llm --dtype
 
 
 @app.command("train-llm", cls=Command)

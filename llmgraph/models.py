@@ -126,13 +126,14 @@ def resolve_weights(model: str | None) -> ModelWeights:
     ``llm_model.json``, else the path peft recorded in ``adapter_config.json``) with the adapter."""
     if not is_adapter(model):
         return ModelWeights(resolve_model(model))
+    from llmgraph.finetune.card import read_card
+
     folder = Path(model).expanduser().resolve()
     try:
         adapter = json.loads((folder / ADAPTER_CONFIG).read_text(encoding="utf-8"))
-        card = json.loads((folder / "llm_model.json").read_text(encoding="utf-8")) \
-            if (folder / "llm_model.json").is_file() else {}
     except (OSError, ValueError) as error:
         raise InputError(f"not a readable adapter ({error.__class__.__name__}: {error})", folder) from None
+    card = read_card(folder) or {}
     candidates = [name for name in ((card.get("base_model") or {}).get("model"), adapter.get("base_model_name_or_path"))
                   if name]
     for name in candidates:

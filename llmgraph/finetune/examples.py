@@ -37,12 +37,6 @@ class TrainingExample:
         return [IGNORE] * self.prompt_length + list(self.input_ids[self.prompt_length:])
 
 
-def prompt_text(tokenizer: Any, prompt: PromptTemplate, doc: Document, labels: LabelSet) -> str:
-    """The text the model reads for ``doc``: the rendered prompt under the chat template, up to the
-    point where the assistant's answer begins (as ``vllm.LLM.chat`` and the transformers backend build it)."""
-    return tokenizer.apply_chat_template(prompt.render(doc, labels), add_generation_prompt=True, tokenize=False)
-
-
 def answer_text(doc: Document, labels: LabelSet) -> str:
     """The answer the model should write for an annotated ``doc``: the exemplar rendering."""
     return example_output(doc.with_labels(labels))

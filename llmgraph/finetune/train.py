@@ -23,14 +23,13 @@ import tempfile
 import time
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
 from llmgraph import __version__
 from llmgraph.document import Document
 from llmgraph.errors import InputError
-from llmgraph.extractor import MAX_REPORT_WORDS, config_from_settings
+from llmgraph.extractor import MAX_REPORT_WORDS, config_from_settings, package_versions
 from llmgraph.finetune.card import CARD
 from llmgraph.finetune.examples import IGNORE, TrainingExample, build_examples, length_buckets, stop_token_ids
 from llmgraph.formats import write_json
@@ -143,14 +142,13 @@ def _digest(examples: list[TrainingExample]) -> str:
 
 
 def _model_sha256(folder: Path) -> str:
-    """SHA-256 over the base model's config and weight files (names and contents)."""
+    """SHA-256 over the base model's config and weight files (their names and contents' SHA-256)."""
+    from llmgraph.systems import file_sha256
+
     digest = hashlib.sha256()
     for file in sorted(folder.iterdir()):
         if file.is_file() and (file.suffix in (".safetensors", ".bin") or file.name == "config.json"):
-            digest.update(f"{file.name}\n".encode())
-            with open(file, "rb") as handle:
-                while chunk := handle.read(1 << 22):
-                    digest.update(chunk)
+            digest.update(f"{file.name}\t{file_sha256(file)}\n".encode())
     return digest.hexdigest()
 
 
@@ -297,16 +295,6 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-def _versions() -> dict[str, str]:
-    versions = {"llmgraph": __version__, "python": platform.python_version()}
-    for package in ("torch", "transformers", "peft", "accelerate"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            pass
-    return versions
 
 
 def dev_scores(model_dir: Path, docs: list[Document], config: LLMTrainingConfig,
@@ -498,7 +486,8 @@ def train_llm(train_docs: list[Document], dev_docs: list[Document] | None, out_d
                         "training_tokens": fit.tokens, "training_seconds": fit.seconds,
                         "training_tokens_per_second": fit.tokens / fit.seconds if fit.seconds else None,
                         "trainable_parameters": trainable_parameters, **_memory(device)},
-            "versions": _versions(), "machine": {"platform": platform.platform(), "processor": platform.machine()},
+            "versions": package_versions(("torch", "transformers", "peft", "accelerate")),
+            "machine": {"platform": platform.platform(), "processor": platform.machine()},
         }
         write_json(staging / CARD, card)  # extraction reads it (the prompt; an adapter's base model)
         if dev_docs and config.dev_reports:
