@@ -264,7 +264,7 @@ def convert(
 
 
 LLM_OPTIONS = ("backend", "prompt", "shots", "examples", "exemplars", "labels", "grammar", "max_tokens", "max_entities",
-               "temperature", "seed", "fuzzy", "grammar_backend", "endpoints", "concurrency")
+               "temperature", "seed", "fuzzy", "grammar_backend", "endpoints", "concurrency", "chunk_words")
 FLAGS = {"endpoints": "--endpoint"}  # settings whose flag is not --setting-name
 SETTING = {"endpoints": "url"}  # flags whose setting (experiment-file key) has another name
 FLAGS_OF = {value: key for key, value in SETTING.items()}  # experiment-file key -> flag's parameter
@@ -324,7 +324,7 @@ def extract(
     kind: SystemType = typer.Option(SystemType.LLM, "--type", help="llm: an LLM, through --backend; span: a model from train-span (--model DIR); radgraph: a model of the radgraph package (--model NAME).", rich_help_panel=SYSTEM),
     backend: Optional[Backend] = typer.Option(None, "--backend", help="The LLM engine: vllm, transformers or openai (a server) (default: vllm if installed, else transformers).", rich_help_panel=SYSTEM),
     model: Optional[str] = typer.Option(None, "--model", help="LLM: a local HF folder (a train-llm folder or LoRA adapter too), .gguf file, hub-cache id or served model (default: the embedded SmolLM2-135M). span: the train-span folder. radgraph: radgraph, radgraph-xl, modern-radgraph-xl or echograph.", rich_help_panel=SYSTEM),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Reports per backend call (default: 32).", rich_help_panel=SYSTEM),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Reports per backend call (default: the backend's: 512 for vLLM on a GPU, 4 x --concurrency x servers for --backend openai, else 32; chunks of long reports count apart).", rich_help_panel=SYSTEM),
     prompt: Optional[str] = typer.Option(None, "--prompt", help="A shipped prompt (zero-shot, few-shot, guideline, finetuned) or the path of a .j2 file (default: few-shot; for a model from train-llm, the prompt it was trained on).", rich_help_panel=PROMPT),
     shots: Optional[int] = typer.Option(None, "--shots", min=0, help="Exemplars per report, 0 for none (default: 3; for a model from train-llm, 0).", rich_help_panel=PROMPT),
     examples: Optional[Path] = typer.Option(None, "--examples", metavar="FILE", help="Gold RadGraph file to draw exemplars from (default: the sample gold set).", rich_help_panel=PROMPT),
@@ -333,6 +333,7 @@ def extract(
     grammar: Optional[GrammarMode] = typer.Option(None, "--grammar", help="report: a grammar per report; json: the static schema; none: free text (default: report).", rich_help_panel=DECODING),
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1, help="Generation budget per report, one retry at twice it when an answer is cut; a full graph of a 60-word report is about 650 tokens (default: 1024).", rich_help_panel=DECODING),
     max_entities: Optional[int] = typer.Option(None, "--max-entities", min=1, help="Bound of the entity list under --grammar json (default: 60).", rich_help_panel=DECODING),
+    chunk_words: Optional[int] = typer.Option(None, "--chunk-words", min=0, max=1_000_000, help="Reports longer than this many words are extracted in chunks of whole sentences within a section, generated together and merged (default: 30 words, fewer when a graph of 30 would not fit in --max-tokens; 0: whole reports).", rich_help_panel=DECODING),
     temperature: Optional[float] = typer.Option(None, "--temperature", min=0.0, help="Sampling temperature, 0 for greedy (default: 0).", rich_help_panel=DECODING),
     seed: Optional[int] = typer.Option(None, "--seed", min=0, max=2**32 - 1, help="Sampling seed (default: 0).", rich_help_panel=DECODING),
     fuzzy: Optional[bool] = typer.Option(None, "--fuzzy", metavar="", help="Also ground entity texts by a bounded fuzzy match.", rich_help_panel=DECODING),
@@ -569,6 +570,7 @@ def train_llm_command(
     batch_size: int = typer.Option(4, "--batch-size", min=1, max=4096, help="Examples per forward pass (batches of similar length)."),
     gradient_accumulation: int = typer.Option(1, "--grad-accum", min=1, max=4096, help="Forward passes per optimizer step."),
     max_length: int = typer.Option(2048, "--max-length", min=16, max=1_000_000, help="Longest example in tokens (prompt and answer); longer ones are skipped and counted, never truncated."),
+    chunk_words: Optional[int] = typer.Option(None, "--chunk-words", min=0, max=1_000_000, help="Reports longer than this many words train as the chunks extraction splits them into (default: extraction's default, 30 words; 0: whole reports)."),
     prompt: str = typer.Option("finetuned", "--prompt", help="The prompt trained on and recorded as the model's default: a shipped prompt or a .j2 path."),
     labels: LabelSet = typer.Option(LabelSet.RADGRAPH, "--labels", help="Label set the model learns to write."),
     seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1, help="Seed of the initialisation and the example order."),
@@ -591,7 +593,7 @@ def train_llm_command(
                                learning_rate=learning_rate, batch_size=batch_size,
                                gradient_accumulation=gradient_accumulation, max_length=max_length, prompt=prompt,
                                labels=labels, seed=seed, dtype=dtype.value, gradient_checkpointing=gradient_checkpointing,
-                               merge=not no_merge, dev_reports=dev_reports)
+                               merge=not no_merge, dev_reports=dev_reports, chunk_words=chunk_words)
     check_output_folder(output, force)
     check_output(output, [train, dev], folder=True)
     train_docs = read_radgraph(train, labeler)

@@ -19,6 +19,8 @@ from typing import Any, ClassVar, Iterable, Iterator
 
 from llmgraph import __version__
 from llmgraph.backends import Backend, Decoding, GenerationRequest, create_backend, default_backend
+from llmgraph.backends.base import DEFAULT_BATCH_SIZE
+from llmgraph.chunking import Chunk, chunk_counts, chunk_gold, default_chunk_words, merge, split
 from llmgraph.document import Document, document_from_report
 from llmgraph.errors import InputError
 from llmgraph.formats import read_radgraph
@@ -32,7 +34,8 @@ from llmgraph.prompting import PromptTemplate, sample_gold_path, select_examples
 COUNT_KEYS = ("reports", "reports_ok", "reports_failed", "prompt_tokens", "completion_tokens", "entities_generated",
               "entities_kept", "entities_dropped_ungrounded", "entities_dropped_duplicate", "relations_generated",
               "relations_kept", "relations_dropped", "retries_for_length", "exemplars_used",
-              "reports_with_fewer_exemplars")
+              "reports_with_fewer_exemplars", "chunks", "chunk_words", "reports_chunked", "chunks_split_in_sentence",
+              "chunks_skipped_empty")
 # Longer reports are refused per report by every system (LLM, span, radgraph package), before any model sees them.
 MAX_REPORT_WORDS = 2000
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
@@ -66,7 +69,11 @@ class ExtractionConfig:
     labels: LabelSet | None = None
     grammar: GrammarMode = GrammarMode.REPORT
     decoding: Decoding = field(default_factory=Decoding)
-    batch_size: int = 32
+    batch_size: int | None = None  # reports per backend call; None: the backend's (512 for vLLM on a GPU, else 32)
+    # Reports longer than this many words are extracted in chunks of whole sentences within a section; None:
+    # 30, or what a correct graph fits in decoding.max_tokens if less (llmgraph.chunking.default_chunk_words);
+    # 0: whole reports.
+    chunk_words: int | None = None
     max_entities: int = MAX_ENTITIES  # bound of the static schema's entity list
     fuzzy: bool = False
     grammar_backend: str | None = _backend_field("vllm", "openai")  # vLLM's (or the vLLM servers'); None: guidance
@@ -86,6 +93,13 @@ class ExtractionConfig:
             self.decoding = Decoding(**self.decoding)
         if self.exemplars not in EXEMPLAR_STRATEGIES:
             raise InputError(f"exemplars {self.exemplars!r}: expected one of {', '.join(EXEMPLAR_STRATEGIES)}")
+        if self.chunk_words is not None and (isinstance(self.chunk_words, bool) or not isinstance(self.chunk_words, int)
+                                             or self.chunk_words < 0):
+            raise InputError(f"chunk_words must be a whole number of at least 0 (got {self.chunk_words!r})")
+
+    def chunk_budget(self) -> int:
+        """Words per chunk (0: whole reports)."""
+        return default_chunk_words(self.decoding.max_tokens) if self.chunk_words is None else self.chunk_words
 
     def _take_model_defaults(self) -> None:
         """Fill prompt, shots and labels left unset: from a fine-tuned model's training record, from a
@@ -151,6 +165,19 @@ class ExtractionConfig:
 
 
 EXEMPLAR_STRATEGIES = ("fixed", "nearest")
+
+
+def chunked_pool(pool: Iterable[Document], chunk_words: int) -> list[Document]:
+    """The exemplar pool of a chunked run: the annotated chunks of its reports (a short report stays whole), so
+    exemplars are as short as what the model is asked about."""
+    docs = list(pool)
+    if not chunk_words:
+        return docs
+    chunked = []
+    for doc in docs:
+        chunks = split(doc, chunk_words)
+        chunked += [doc] if len(chunks) == 1 else chunk_gold(doc, chunks)[0]
+    return chunked
 _WARNED: set[str] = set()
 
 
@@ -262,13 +289,15 @@ class Extractor:
         """``examples``: the exemplar pool (a gold file's documents, ``examples_source`` names the file)."""
         self.config = config
         self.prompt = PromptTemplate.load(config.prompt)
-        self.examples = list(examples)
-        check_exemplar_pool(config.shots, self.examples, examples_source)
+        self.chunk_words = config.chunk_budget()
+        check_exemplar_pool(config.shots, examples := list(examples), examples_source)
+        self.examples = chunked_pool(examples, self.chunk_words)
         self.schema = output_schema(config.label_names(), config.max_entities)
         started = time.perf_counter()
         self.backend = backend or create_backend(config.backend_name(), config.model, config.decoding,
                                                  **config.backend_options())
         self.load_seconds = time.perf_counter() - started
+        self.batch_size = config.batch_size or getattr(self.backend, "preferred_batch_size", DEFAULT_BATCH_SIZE)
 
     def exemplars_for(self, doc: Document) -> list[Document]:
         """The exemplars of one report: ``shots`` of them, one fewer when the report is itself in the pool."""
@@ -293,7 +322,7 @@ class Extractor:
     def stream(self, docs: Iterable[Document], run: ExtractionRun) -> Iterator[tuple[list[Document], dict[str, str]]]:
         """Extract batch by batch, yielding each batch's documents and per-report errors; counts go to ``run``."""
         docs = iter(docs)
-        while batch := list(itertools.islice(docs, self.config.batch_size)):
+        while batch := list(itertools.islice(docs, self.batch_size)):
             documents, errors = self._run_batch(batch, run)
             run.counts["reports"] += len(batch)
             run.counts["reports_ok"] += len(documents)
@@ -301,22 +330,44 @@ class Extractor:
             yield documents, errors
 
     def _run_batch(self, batch: list[Document], run: ExtractionRun) -> tuple[list[Document], dict[str, str]]:
+        """One batch: every report split into chunks, all chunks generated together, each report merged back
+        from its grounded chunks (a report fails when one of its chunks does)."""
         documents: list[Document] = []
         errors: dict[str, str] = {}
-        pending = []
+        pending: list[tuple[Document, list[Chunk]]] = []
         for doc in batch:
             problem = report_problem(doc, self.config.max_report_words)
             if problem:
                 errors[doc.id] = problem
+                continue
+            chunks = split(doc, self.chunk_words)
+            run.counts.update(chunk_counts(chunks))
+            pending.append((doc, chunks))
+        units = [chunk for _, chunks in pending for chunk in chunks if not chunk.empty]
+        run.counts["chunks_skipped_empty"] += sum(len(chunks) for _, chunks in pending) - len(units)
+        outcome = self._generate(units, run) if units else {}
+        for doc, chunks in pending:
+            pieces, failed = [], None
+            for chunk in chunks:
+                result = outcome.get(id(chunk), replace(chunk.doc, entities=[], relations=[]))
+                if isinstance(result, str):
+                    failed = result if chunk.total == 1 else \
+                        f"chunk {chunk.index + 1} of {chunk.total} (tokens {chunk.start}-{chunk.start + len(chunk.doc.tokens) - 1}): {result}"
+                    break
+                pieces.append((chunk, result))
+            if failed is not None:
+                errors[doc.id] = failed
             else:
-                pending.append(doc)
-        if not pending:
-            return documents, errors
+                documents.append(pieces[0][1] if len(chunks) == 1 else merge(doc, pieces))
+        return documents, errors
+
+    def _generate(self, units: list[Chunk], run: ExtractionRun) -> dict[int, Document | str]:
+        """Generate, parse and ground every chunk: ``id(chunk)`` -> its grounded document, or why it failed."""
         started = time.perf_counter()
-        chosen = [self.exemplars_for(doc) for doc in pending]
+        chosen = [self.exemplars_for(chunk.doc) for chunk in units]
         run.counts["exemplars_used"] += sum(len(examples) for examples in chosen)
         run.counts["reports_with_fewer_exemplars"] += sum(len(examples) < self.config.shots for examples in chosen)
-        requests = [self.request_for(doc, examples=examples) for doc, examples in zip(pending, chosen)]
+        requests = [self.request_for(chunk.doc, examples=examples) for chunk, examples in zip(units, chosen)]
         run.seconds["prompt_and_grammar"] += time.perf_counter() - started
         started = time.perf_counter()
         generations = self.backend.generate(requests)
@@ -324,30 +375,31 @@ class Extractor:
         cut = [i for i, g in enumerate(generations) if g.finish_reason == "length"]
         if cut:
             budget = 2 * self.config.decoding.max_tokens
-            retried = self.backend.generate([self.request_for(pending[i], budget) for i in cut])
+            retried = self.backend.generate([replace(requests[i], max_tokens=budget) for i in cut])
             for i, generation in zip(cut, retried):
                 generations[i] = generation
             run.counts["retries_for_length"] += len(cut)
         run.seconds["generation"] += time.perf_counter() - started
-        for doc, generation in zip(pending, generations):
+        outcome: dict[int, Document | str] = {}
+        for chunk, generation in zip(units, generations):
             run.counts["prompt_tokens"] += generation.prompt_tokens
             run.counts["completion_tokens"] += generation.completion_tokens
             if generation.finish_reason == "error":
-                errors[doc.id] = generation.error or "generation failed"
+                outcome[id(chunk)] = generation.error or "generation failed"
                 continue
             if generation.finish_reason == "length":
-                errors[doc.id] = ("answer cut off at max_tokens (after one retry with twice the budget); "
-                                  f"it ended: {generation.text[-80:]!r}")
+                outcome[id(chunk)] = ("answer cut off at max_tokens (after one retry with twice the budget); "
+                                      f"it ended: {generation.text[-80:]!r}")
                 continue
             try:
                 output = parse_output(generation.text, self.schema)
             except InputError as error:
-                errors[doc.id] = error.problem
+                outcome[id(chunk)] = error.problem
                 continue
-            grounded, stats = ground(doc, output, self.config.fuzzy)
+            grounded, stats = ground(chunk.doc, output, self.config.fuzzy)
             run.counts.update(stats.counts)
-            documents.append(grounded)
-        return documents, errors
+            outcome[id(chunk)] = grounded
+        return outcome
 
     def manifest(self, run: ExtractionRun, **extra: Any) -> dict[str, Any]:
         """What a reader needs to reproduce and judge the run."""
@@ -365,7 +417,8 @@ class Extractor:
             "grammar": config.grammar.value,
             "max_entities": config.max_entities,
             "decoding": asdict(config.decoding),
-            "batch_size": config.batch_size,
+            "batch_size": self.batch_size,
+            "chunk_words": self.chunk_words,
             "fuzzy_grounding": config.fuzzy,
             "versions": package_versions(),
             "machine": {"platform": platform.platform(), "processor": platform.machine()},

@@ -64,9 +64,11 @@ def _stable_rank(doc_id: str, seed: int) -> str:
 def select_examples(pool: list[Document], doc: Document, k: int, strategy: str = "fixed", seed: int = 0) -> list[Document]:
     """``k`` exemplars for ``doc``: a fixed seeded draw, or the nearest by word overlap.
 
-    The report itself (same id or same text) is never its own exemplar.
+    The report itself (same id or same text, or a chunk of it) is never its own exemplar.
     """
-    candidates = [other for other in pool if other.id != doc.id and other.text != doc.text and other.entities]
+    origin = doc.meta.get("chunk_of", doc.id)
+    candidates = [other for other in pool if other.id != doc.id and other.text != doc.text and other.entities
+                  and other.meta.get("chunk_of", other.id) != origin]
     if strategy == "fixed":
         return sorted(candidates, key=lambda other: _stable_rank(other.id, seed))[:k]
     if strategy == "nearest":
@@ -126,6 +128,7 @@ class PromptTemplate:
         try:
             text = self._template.render(
                 report=report_text(doc), modality=doc.modality, label_set=label_set.value,
+                section=doc.meta.get("section") if "chunk_of" in doc.meta else None,
                 examples=[{"report": report_text(e), "output": example_output(e.with_labels(label_set))}
                           for e in examples],
             )

@@ -62,13 +62,19 @@ def section_name(header: str) -> str:
     return re.sub(r"\s+", " ", header.strip().lower())
 
 
+def section_headers(report: str) -> list[tuple[str, int, int, int]]:
+    """Every section header of ``report``: (name, header start, body start, body end), in text order."""
+    headers = list(_HEADER.finditer(report))
+    return [(section_name(header.group("name")), header.start(), header.end(),
+             following.start() if following else len(report))
+            for header, following in zip(headers, headers[1:] + [None])]
+
+
 def find_sections(report: str) -> dict[str, tuple[int, int]]:
     """Character span of each headed section's body (text after ``NAME:`` up to the next header)."""
-    headers = list(_HEADER.finditer(report))
     spans: dict[str, tuple[int, int]] = {}
-    for header, following in zip(headers, headers[1:] + [None]):
-        end = following.start() if following else len(report)
-        spans.setdefault(section_name(header.group("name")), (header.end(), end))
+    for name, _, body, end in section_headers(report):
+        spans.setdefault(name, (body, end))
     return spans
 
 

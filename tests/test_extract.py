@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
@@ -75,9 +76,13 @@ def test_bad_reports_give_documents_or_per_report_errors(backend):
 def test_report_beyond_the_model_context_is_a_per_report_error(embedded_model):
     small = create_backend("transformers", str(embedded_model), Decoding(max_tokens=32), max_model_len=512)
     docs = [document_from_report("long", "Small left pleural effusion. " * 120), document_from_report("ok", "No effusion.")]
-    run = Extractor(ExtractionConfig(prompt="zero-shot", shots=0, decoding=Decoding(max_tokens=32)), [], small).run(docs)
+    whole = ExtractionConfig(prompt="zero-shot", shots=0, decoding=Decoding(max_tokens=32), chunk_words=0)
+    run = Extractor(whole, [], small).run(docs)
     assert run.errors["long"].startswith("report too long for the model context (") and "> 512 tokens" in run.errors["long"]
     assert "ok" not in run.errors
+    # in chunks (the default), every piece fits the context
+    run = Extractor(replace(whole, chunk_words=None), [], small).run(docs[:1])
+    assert run.counts["chunks"] > 20 and not any("model context" in error for error in run.errors.values())
 
 
 def test_python_api(backend):

@@ -136,3 +136,15 @@ def test_builder_names_the_report_and_the_bad_key(tmp_path, entities, relations,
 def test_builder_rejects_a_repeated_entity_key(tmp_path):
     with pytest.raises(InputError, match=r"line 5: repeated key 'effusion' \(use effusion#2"):
         builder.build(_write_yaml(tmp_path, "effusion: OBS-DP, effusion: OBS-DA"))
+
+
+def test_long_gold_is_fresh_and_long():
+    """The long set: in sync with long_reports.yaml, 250-600 words per report, one per kind of long report."""
+    built = builder.build(builder.LONG_YAML_PATH)
+    read = read_radgraph(builder.LONG_JSON_PATH)
+    assert read == built, "long_gold.json is stale; run python eval/data/build_sample_gold.py"
+    assert len(read) >= 6 and {doc.data_split for doc in read} == {"long"}
+    for doc in read:
+        assert 250 <= len(doc.source_text.split()) <= 600, doc.id
+        assert len(doc.entities) > 100 and doc.relations, doc.id
+    assert {doc.modality for doc in read} >= {"CT", "MR", "US", "CXR"}

@@ -380,7 +380,7 @@ def test_compare_refuses_too_many_shots_before_any_system_runs(tmp_path):
 
 def test_the_manifest_counts_reports_that_got_fewer_exemplars_than_shots():
     pool = GOLD[:3]
-    extractor = Extractor(ExtractionConfig(prompt="few-shot", shots=3), pool, RecordingBackend())
+    extractor = Extractor(ExtractionConfig(prompt="few-shot", shots=3, chunk_words=0), pool, RecordingBackend())
     run = extractor.run([GOLD[0], GOLD[10]])  # GOLD[0] is in the pool: never its own exemplar
     assert run.counts["exemplars_used"] == 2 + 3
     assert run.counts["reports_with_fewer_exemplars"] == 1

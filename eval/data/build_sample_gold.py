@@ -1,4 +1,6 @@
-"""Build the sample gold set ``sample_gold.json`` from the hand annotations in ``sample_reports.yaml``.
+"""Build the gold sets from their hand annotations: ``sample_reports.yaml`` -> ``sample_gold.json`` (28
+short reports) and ``long_reports.yaml`` -> ``long_gold.json`` (long CT, MR, ultrasound and radiograph
+reports, 250-600 words).
 
 Each YAML report names its entities by text (``effusion``, ``endotracheal tube``), optionally with
 ``#n`` for the n-th occurrence of that token sequence, and its relations as ``SOURCE TYPE TARGET``
@@ -6,7 +8,8 @@ lines over those keys. This script resolves every key to its token span in the R
 tokenization of the report, numbers the entities in token order, validates the documents and
 writes them as RadGraph JSON.
 
-Run ``python eval/data/build_sample_gold.py`` after every edit of the YAML.
+Run ``python eval/data/build_sample_gold.py`` after every edit of a YAML file;
+``python eval/data/build_sample_gold.py --check FILE.yaml`` validates a file and prints its size.
 """
 
 from __future__ import annotations
@@ -27,8 +30,10 @@ from llmgraph.validation import check_collection, check_document
 HERE = Path(__file__).resolve().parent
 YAML_PATH = HERE / "sample_reports.yaml"
 JSON_PATH = HERE / "sample_gold.json"
-
-DATA_SPLIT = "sample"
+LONG_YAML_PATH = HERE / "long_reports.yaml"
+LONG_JSON_PATH = HERE / "long_gold.json"
+# YAML file -> (JSON file, data_split written into every document)
+SETS = {YAML_PATH: (JSON_PATH, "sample"), LONG_YAML_PATH: (LONG_JSON_PATH, "long")}
 MODALITIES = ("CXR", "CT", "MR", "US")
 REQUIRED_FIELDS = ("id", "modality", "data_source", "report", "entities")
 
@@ -126,7 +131,7 @@ def _resolve_relations(lines: list[Any], entities: dict[str, Entity], fail: Fail
     return sorted(relations, key=lambda relation: int(relation.source))
 
 
-def build_document(raw: Any, yaml_path: Path) -> Document:
+def build_document(raw: Any, yaml_path: Path, data_split: str = "sample") -> Document:
     """One annotated document from one YAML report entry."""
     report_id = raw.get("id") if isinstance(raw, dict) else None
 
@@ -143,7 +148,7 @@ def build_document(raw: Any, yaml_path: Path) -> Document:
     if not isinstance(raw["entities"], dict) or not isinstance(raw.get("relations", []), list):
         raise fail("entities must be a mapping and relations a list")
     doc = document_from_report(
-        str(report_id), raw["report"], modality=raw["modality"], data_source=raw["data_source"], data_split=DATA_SPLIT
+        str(report_id), raw["report"], modality=raw["modality"], data_source=raw["data_source"], data_split=data_split
     )
     entities = _resolve_entities(doc, raw["entities"], fail)
     doc.entities = sorted(entities.values(), key=lambda entity: entity.start_ix)
@@ -152,7 +157,7 @@ def build_document(raw: Any, yaml_path: Path) -> Document:
     return doc
 
 
-def build(yaml_path: str | Path = YAML_PATH) -> list[Document]:
+def build(yaml_path: str | Path = YAML_PATH, data_split: str | None = None) -> list[Document]:
     """The annotated documents of ``yaml_path``, validated; ``InputError`` names the report and key at fault."""
     yaml_path = Path(yaml_path)
     try:
@@ -162,18 +167,35 @@ def build(yaml_path: str | Path = YAML_PATH) -> list[Document]:
         raise InputError(f"not valid YAML: {where}{error.problem}", yaml_path) from None
     if not isinstance(raws, list):
         raise InputError("expected a list of reports", yaml_path)
-    docs = [build_document(raw, yaml_path) for raw in raws]
+    split = data_split or SETS.get(yaml_path.resolve(), (None, "sample"))[1]
+    docs = [build_document(raw, yaml_path, split) for raw in raws]
     check_collection(docs)
     return docs
 
 
+def _summary(docs: list[Document]) -> str:
+    words = [len((doc.source_text or doc.text).split()) for doc in docs]
+    return (f"{len(docs)} reports ({min(words, default=0)}-{max(words, default=0)} words), "
+            f"{sum(len(doc.entities) for doc in docs)} entities, {sum(len(doc.relations) for doc in docs)} relations")
+
+
 def main() -> None:
-    """Rebuild ``sample_gold.json`` and print what it holds."""
-    docs = build(YAML_PATH)
-    write_radgraph(docs, JSON_PATH)
-    n_entities = sum(len(doc.entities) for doc in docs)
-    n_relations = sum(len(doc.relations) for doc in docs)
-    print(f"wrote {JSON_PATH.name}: {len(docs)} reports, {n_entities} entities, {n_relations} relations")
+    """Rebuild every gold set (or, with ``--check FILE``, validate one annotation file) and print what it holds."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", type=Path, help="Validate this YAML file and print its size; write nothing.")
+    args = parser.parse_args()
+    if args.check:
+        try:
+            print(f"{args.check}: {_summary(build(args.check, 'check'))}")
+        except InputError as error:
+            raise SystemExit(f"{args.check}: {error}") from None
+        return
+    for yaml_path, (json_path, split) in SETS.items():
+        docs = build(yaml_path, split)
+        write_radgraph(docs, json_path)
+        print(f"wrote {json_path.name}: {_summary(docs)}")
 
 
 if __name__ == "__main__":

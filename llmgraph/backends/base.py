@@ -48,8 +48,12 @@ class Generation:
     error: str | None = None
 
 
+DEFAULT_BATCH_SIZE = 32  # reports per backend call when the backend suggests none (CPU engines)
+
+
 class Backend(Protocol):
-    """What every backend offers."""
+    """What every backend offers. A backend may also set ``preferred_batch_size``: the reports per call that
+    keep it busy (hundreds for vLLM on a GPU); without it ``DEFAULT_BATCH_SIZE``."""
 
     name: str
     model: str

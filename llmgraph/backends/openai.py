@@ -70,6 +70,8 @@ class OpenAIBackend:
         urls = [base_url] if isinstance(base_url, str) else list(base_url)
         probed = {url: self._probe(url) for url in urls}
         self.endpoints = [endpoint for endpoint in probed.values() if isinstance(endpoint, Endpoint)]
+        # Enough reports per call to keep every server's request slots full between batches.
+        self.preferred_batch_size = max(32, 4 * concurrency * len(self.endpoints))
         if not self.endpoints:
             raise InputError(f"server {urls[0]} is not reachable ({probed[urls[0]]})" if len(urls) == 1 else
                              f"none of the {len(urls)} servers is reachable ({', '.join(urls)})")

@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from llmgraph.chunking import chunk_gold, split
 from llmgraph.document import Document
 from llmgraph.extractor import report_problem
 from llmgraph.labels import LabelSet
@@ -77,32 +78,46 @@ def training_example(tokenizer: Any, prompt: PromptTemplate, doc: Document, labe
     return TrainingExample(doc.id, tuple(prompt_ids + answer_ids), len(prompt_ids))
 
 
+def _pieces(doc: Document, chunk_words: int, counts: Counter) -> list[Document]:
+    """What the extractor sends of an annotated report: the report, or its annotated chunks that get a model call."""
+    chunks = split(doc, chunk_words)
+    if len(chunks) == 1:
+        return [doc]
+    pieces, lost = chunk_gold(doc, chunks)
+    counts["reports_chunked"] += 1
+    counts["relations_lost_across_chunks"] += lost
+    return [piece for chunk, piece in zip(chunks, pieces) if not chunk.empty]
+
+
 def build_examples(tokenizer: Any, prompt: PromptTemplate, docs: Iterable[Document], labels: LabelSet,
-                   max_length: int, max_words: int | None = None, stop_ids: set[int] | None = None) -> tuple[list[TrainingExample], Counter, dict[str, str]]:
+                   max_length: int, max_words: int | None = None, stop_ids: set[int] | None = None,
+                   chunk_words: int = 0) -> tuple[list[TrainingExample], Counter, dict[str, str]]:
     """The training examples of ``docs``, and what was skipped: reports without entities, reports
     ``report_problem`` refuses, and examples longer than ``max_length`` tokens (never truncated: a
-    truncated answer would teach the model to stop mid-graph). Returns the examples, the counts and
-    report id -> why it was skipped."""
+    truncated answer would teach the model to stop mid-graph). A report longer than ``chunk_words``
+    words gives one example per chunk, as extraction splits it (0: whole reports). Returns the
+    examples, the counts and report (or chunk) id -> why it was skipped."""
     examples, counts, skipped = [], Counter(), {}
     for doc in docs:
         problem = report_problem(doc, max_words)
         if problem is None and not doc.entities:
             problem = "no entities"
-        if problem is None:
-            example = training_example(tokenizer, prompt, doc, labels, stop_ids)
-            if len(example.input_ids) > max_length:
-                problem = f"longer than max_length ({len(example.input_ids)} > {max_length} tokens)"
-                counts["skipped_too_long"] += 1
-            else:
-                examples.append(example)
-                counts["prompt_tokens"] += example.prompt_length
-                counts["answer_tokens"] += example.answer_tokens
-                continue
-        elif problem == "no entities":
+        if problem == "no entities":
             counts["skipped_no_entities"] += 1
-        else:
+        elif problem is not None:
             counts["skipped_unreadable"] += 1
-        skipped[doc.id] = problem
+        if problem is not None:
+            skipped[doc.id] = problem
+            continue
+        for piece in _pieces(doc, chunk_words, counts):
+            example = training_example(tokenizer, prompt, piece, labels, stop_ids)
+            if len(example.input_ids) > max_length:
+                counts["skipped_too_long"] += 1
+                skipped[piece.id] = f"longer than max_length ({len(example.input_ids)} > {max_length} tokens)"
+                continue
+            examples.append(example)
+            counts["prompt_tokens"] += example.prompt_length
+            counts["answer_tokens"] += example.answer_tokens
     counts["examples"] = len(examples)
     return examples, counts, skipped
 

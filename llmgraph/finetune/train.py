@@ -41,8 +41,8 @@ METHODS = ("full", "lora")
 DTYPES = ("auto", "bfloat16", "float32")
 DEFAULT_LEARNING_RATE = {"full": 3e-4, "lora": 2e-4}  # full: tuned on the 135M embedded model
 PROMPT_COPY = "prompt.j2"  # the training prompt, copied into the model folder: extraction's default prompt
-PAD_MULTIPLE = 32
-LOGITS_BUDGET = 2 << 30  # bytes of logits (and their gradient) alive at once; beyond it the loss runs in chunks  # batch widths are rounded up to this: few distinct shapes (CPU kernels cache per shape)
+PAD_MULTIPLE = 32  # batch widths are rounded up to this: few distinct shapes (CPU kernels cache per shape)
+LOGITS_BUDGET = 2 << 30  # bytes of logits (and their gradient) alive at once; beyond it the loss runs in chunks
 
 
 @dataclass
@@ -65,6 +65,9 @@ class LLMTrainingConfig:
     warmup: float = 0.1  # share of the steps with a linear warm-up, then linear decay to 0
     weight_decay: float = 0.0
     max_length: int = 2048  # longer examples are skipped and counted, never truncated
+    # Reports longer than this many words train as the chunks extraction splits them into; None: extraction's
+    # default (what a graph fits in the default max_tokens); 0: whole reports.
+    chunk_words: int | None = None
     prompt: str = "finetuned"
     labels: LabelSet = LabelSet.RADGRAPH
     seed: int = 0
@@ -83,8 +86,11 @@ class LLMTrainingConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputError(f"{name} must be a whole number of at least 1 (got {value!r})")
-        if isinstance(self.dev_reports, bool) or not isinstance(self.dev_reports, int) or self.dev_reports < 0:
-            raise InputError(f"dev_reports must be a whole number of at least 0 (got {self.dev_reports!r})")
+        for name in ("dev_reports", "chunk_words"):
+            value = getattr(self, name)
+            if (value is not None or name == "dev_reports") and (
+                    isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise InputError(f"{name} must be a whole number of at least 0 (got {value!r})")
         checks = (("learning_rate", self.learning_rate, False), ("warmup", self.warmup, True),
                   ("weight_decay", self.weight_decay, True), ("lora_dropout", self.lora_dropout, True))
         for name, value, zero in checks:
@@ -99,6 +105,13 @@ class LLMTrainingConfig:
     @classmethod
     def from_settings(cls, settings: dict[str, Any]) -> "LLMTrainingConfig":
         return config_from_settings(cls, settings)
+
+    def chunk_budget(self) -> int:
+        """Words per training chunk (0: whole reports): what extraction with default decoding uses."""
+        from llmgraph.backends.base import Decoding
+        from llmgraph.chunking import default_chunk_words
+
+        return default_chunk_words(Decoding().max_tokens) if self.chunk_words is None else self.chunk_words
 
     @property
     def lr(self) -> float:
@@ -416,7 +429,7 @@ def train_llm(train_docs: list[Document], dev_docs: list[Document] | None, out_d
         generation_config = None
     stop_ids = stop_token_ids(tokenizer, generation_config)
     examples, counts, skipped = build_examples(tokenizer, prompt, train_docs, config.labels, config.max_length,
-                                               MAX_REPORT_WORDS, stop_ids)
+                                               MAX_REPORT_WORDS, stop_ids, config.chunk_budget())
     if not examples:
         why = {"skipped_too_long": f"longer than max_length {config.max_length} tokens",
                "skipped_no_entities": "without entities", "skipped_unreadable": "that cannot be read"}
@@ -425,9 +438,10 @@ def train_llm(train_docs: list[Document], dev_docs: list[Document] | None, out_d
                          f"({', '.join(f'{counts[key]} {text}' for key, text in why.items() if counts[key])}); "
                          f"report {first_id}: {first_problem}")
     dev_examples, dev_counts, _ = (build_examples(tokenizer, prompt, dev_docs, config.labels, config.max_length,
-                                                  MAX_REPORT_WORDS, stop_ids) if dev_docs else ([], None, {}))
+                                                  MAX_REPORT_WORDS, stop_ids, config.chunk_budget())
+                                   if dev_docs else ([], None, {}))
     if counts["skipped_too_long"]:
-        log(f"skipped {counts['skipped_too_long']} training reports longer than max_length {config.max_length} "
+        log(f"skipped {counts['skipped_too_long']} training examples longer than max_length {config.max_length} "
             "tokens (never truncated)")
     random.seed(config.seed)
     torch.manual_seed(config.seed)
