@@ -119,7 +119,7 @@ class LLMTrainingConfig:
 
     def settings(self) -> dict[str, Any]:
         return {item.name: (value.value if isinstance(value := getattr(self, item.name), LabelSet) else value)
-                for item in fields(self)} | {"learning_rate": self.lr}
+                for item in fields(self)} | {"learning_rate": self.lr, "chunk_words": self.chunk_budget()}
 
 
 def cpu_has_bf16() -> bool:
