@@ -128,7 +128,7 @@ def test_requests_spread_over_endpoints_and_skip_a_dead_one(reports, tmp_path, s
     dead = f"http://127.0.0.1:{free_port()}/v1"
     done = subprocess.run([sys.executable, "-m", "llmgraph", "extract", str(reports), "-o", str(tmp_path / "p.json"),
                            "--backend", "openai", "--endpoint", dead, "--endpoint", server, "--shots", "0",
-                           "--prompt", "zero-shot", "--max-tokens", "48"],
+                           "--prompt", "zero-shot", "--max-tokens", "48", "--chunk-words", "0"],
                           capture_output=True, text=True, env=os.environ | CPU_ENV, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"server {dead} is not reachable (APIConnectionError); the other servers take its requests" in done.stderr
