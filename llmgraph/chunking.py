@@ -17,14 +17,15 @@ from collections import Counter
 from dataclasses import dataclass, replace
 
 from llmgraph.document import Document, Entity, Relation
-from llmgraph.grammar import candidate_spans
+from llmgraph.grammar import candidate_spans, is_word, joins
 from llmgraph.reports import section_headers
 
 GENERATED_TOKENS_PER_WORD = 11  # ~650 answer tokens for a 60-word report
 BUDGET_MARGIN = 1.5  # dense passages (lines and tubes, measurements) run up to ~1.4x the mean
 MIN_CHUNK_WORDS = 16
 # Short chunks also help quality: under the per-report grammar a wrong early token can push a model to a span
-# far ahead, and a chunk bounds how far. Measured (eval/results/bench_long_*): the fine-tuned embedded model on
+# far ahead, and a chunk bounds how far. Measured (eval/results/README.md, bench_finetune_2026-12-02-chunked): the
+# fine-tuned embedded model on
 # the sample gold, entity/relation F1 0.57/0.25 on whole reports, 0.61/0.27 in chunks of 62 words, 0.74/0.37 of
 # 30, 0.77/0.38 of 20; chunks of 30 keep 99.7% of the long gold's relations and 98.9% of the sample's (20: 97%).
 MAX_DEFAULT_CHUNK_WORDS = 30
@@ -59,12 +60,8 @@ class Chunk:
         return not candidate_spans(self.doc)
 
 
-def _is_word(token: str) -> bool:
-    return any(ch.isalnum() for ch in token)
-
-
 def _word_count(tokens: list[str]) -> int:
-    return sum(map(_is_word, tokens))
+    return sum(map(is_word, tokens))
 
 
 def _offsets(doc: Document) -> tuple[str, list[tuple[int, int]]]:
@@ -133,9 +130,7 @@ _SOFT_BREAK_BEFORE = frozenset({"and", "with", "without", "which", "but"})
 def _can_cut(tokens: list[str], position: int) -> bool:
     """Whether a piece may start at ``position``: a word, not inside "air - filled", "1 . 8" or "2 . 8 x 2 . 3 cm"."""
     previous, token = tokens[position - 1], tokens[position].lower()
-    if not _is_word(token) or previous in ("-", "/"):
-        return False
-    if previous == "." and tokens[position - 2].isdigit() and token.isdigit():
+    if not is_word(token) or joins(tokens, position - 1):
         return False
     return not ((previous.isdigit() or previous.lower() == "x") and (token in _UNITS or token.isdigit()))
 
@@ -148,7 +143,7 @@ def _pieces(tokens: list[str], first: int, end: int, max_words: int) -> list[tup
     while _word_count(tokens[start:end]) > max_words:
         words, cuts, position = 0, [], start
         for position in range(start, end):
-            if not _is_word(tokens[position]):
+            if not is_word(tokens[position]):
                 continue
             if position > start and _can_cut(tokens, position):
                 cuts.append((position, words))
@@ -226,6 +221,16 @@ def chunk_gold(doc: Document, chunks: list[Chunk]) -> tuple[list[Document], int]
     return pieces, lost
 
 
+def annotated_chunks(doc: Document, max_words: int) -> tuple[list[Document], int]:
+    """What the extractor sends of an annotated report, annotated: the report itself when it fits, else its
+    chunks that get a model call with their share of the gold; and the relations lost across chunks."""
+    chunks = split(doc, max_words)
+    if len(chunks) == 1:
+        return [doc], 0
+    pieces, lost = chunk_gold(doc, chunks)
+    return [piece for chunk, piece in zip(chunks, pieces) if not chunk.empty], lost
+
+
 def merge(doc: Document, pieces: list[tuple[Chunk, Document]]) -> Document:
     """One document for ``doc`` from its grounded chunks: token indices offset into the report's tokens,
     entities numbered 1, 2, ... in report order, relations kept within their chunk."""
@@ -249,8 +254,7 @@ def merge(doc: Document, pieces: list[tuple[Chunk, Document]]) -> Document:
 
 def chunk_counts(chunks: list[Chunk]) -> Counter:
     """What a run counts of a report's chunks."""
-    counts = Counter(chunks=len(chunks), chunk_words=sum(chunk.words for chunk in chunks),
-                     chunks_split_in_sentence=sum(chunk.split_in_sentence for chunk in chunks),
-                     reports_chunked=int(len(chunks) > 1))
-    return counts
+    return Counter(chunks=len(chunks), chunk_words=sum(chunk.words for chunk in chunks),
+                   chunks_split_in_sentence=sum(chunk.split_in_sentence for chunk in chunks),
+                   reports_chunked=int(len(chunks) > 1))
 

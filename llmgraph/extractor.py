@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Iterable, Iterator
 from llmgraph import __version__
 from llmgraph.backends import Backend, Decoding, GenerationRequest, create_backend, default_backend
 from llmgraph.backends.base import DEFAULT_BATCH_SIZE
-from llmgraph.chunking import Chunk, chunk_counts, chunk_gold, default_chunk_words, merge, split
+from llmgraph.chunking import Chunk, annotated_chunks, chunk_counts, default_chunk_words, merge, split
 from llmgraph.document import Document, document_from_report
 from llmgraph.errors import InputError
 from llmgraph.formats import read_radgraph
@@ -170,14 +170,7 @@ EXEMPLAR_STRATEGIES = ("fixed", "nearest")
 def chunked_pool(pool: Iterable[Document], chunk_words: int) -> list[Document]:
     """The exemplar pool of a chunked run: the annotated chunks of its reports (a short report stays whole), so
     exemplars are as short as what the model is asked about."""
-    docs = list(pool)
-    if not chunk_words:
-        return docs
-    chunked = []
-    for doc in docs:
-        chunks = split(doc, chunk_words)
-        chunked += [doc] if len(chunks) == 1 else chunk_gold(doc, chunks)[0]
-    return chunked
+    return [piece for doc in pool for piece in annotated_chunks(doc, chunk_words)[0]]
 _WARNED: set[str] = set()
 
 

@@ -59,7 +59,7 @@ def output_schema(labels: tuple[str, ...], max_entities: int = MAX_ENTITIES) -> 
     return schema
 
 
-def _is_word(token: str) -> bool:
+def is_word(token: str) -> bool:
     return any(ch.isalnum() for ch in token)
 
 
@@ -69,10 +69,10 @@ def _has_letters(token: str) -> bool:
 
 def _can_bound(token: str) -> bool:
     """Whether an entity may start or end on this token."""
-    return _is_word(token) and token.lower() not in STOPWORDS
+    return is_word(token) and token.lower() not in STOPWORDS
 
 
-def _joins(tokens: list[str], position: int) -> bool:
+def joins(tokens: list[str], position: int) -> bool:
     """Punctuation that may sit inside an entity: a hyphen or slash, or a decimal point."""
     token = tokens[position]
     if token in ("-", "/"):
@@ -81,7 +81,7 @@ def _joins(tokens: list[str], position: int) -> bool:
 
 
 def _decimal_point(tokens: list[str], position: int) -> bool:
-    return position < len(tokens) and tokens[position] == "." and _joins(tokens, position)
+    return position < len(tokens) and tokens[position] == "." and joins(tokens, position)
 
 
 def _header_tokens(tokens: list[str]) -> set[int]:
@@ -129,7 +129,7 @@ def candidate_spans(doc: Document, max_tokens: int = MAX_SPAN_TOKENS, max_words:
     header = _header_tokens(tokens)
     spans = []
     for start in range(len(tokens)):
-        if start in header or (start > 0 and _decimal_point(tokens, start - 1)) or not _is_word(tokens[start]):
+        if start in header or (start > 0 and _decimal_point(tokens, start - 1)) or not is_word(tokens[start]):
             continue
         for phrase in FUNCTION_WORD_ENTITIES:
             end = start + len(phrase) - 1
@@ -140,7 +140,7 @@ def candidate_spans(doc: Document, max_tokens: int = MAX_SPAN_TOKENS, max_words:
         words = inner = 0
         for end in range(start, min(start + max_tokens, len(tokens))):
             token = tokens[end]
-            if end in header or not (_is_word(token) or _joins(tokens, end)):
+            if end in header or not (is_word(token) or joins(tokens, end)):
                 break
             if _has_letters(token):
                 function_word = lowered[end] in STOPWORDS

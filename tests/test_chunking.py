@@ -174,7 +174,6 @@ def test_a_huge_report_is_refused_or_chunked_when_the_limit_is_raised():
     assert run.counts["chunks"] > 300 and "chunk 1 of" in run.errors["huge"]  # the oracle knows no answer
 
 
-@pytest.mark.skipif(not LONG_GOLD.exists(), reason="no long gold set")
 def test_oracle_long_reports_fit_the_default_budget_chunk_by_chunk(tokenizer):
     """Every long gold report written in the output format chunk by chunk fits the default budget (max_tokens
     1024) with the embedded model's tokenizer, and merges back to entity F1 1.0, relation F1 >= 0.97."""

@@ -73,6 +73,7 @@ class VLLMBackend:
         self.max_model_len = max_model_len or context_length(self.model_path)  # None: the model's own, capped
         self.prefix_caching = prefix_caching
         on_cpu = current_platform.is_cpu()
+        self.device = "cpu" if on_cpu else "gpu"
         # A GPU engine's scheduler wants hundreds of sequences (reports or chunks) in flight, a CPU one few.
         self.preferred_batch_size = 32 if on_cpu else 512
         # On CPUs torch.compile costs minutes per start and buys little for small models.
@@ -110,7 +111,7 @@ class VLLMBackend:
                 **({"lora_adapter": str(self.adapter)} if self.adapter else {}),
                 "vllm": self.version, "grammar_backend": self.grammar_backend, "prefix_caching": self.prefix_caching,
                 "enforce_eager": self.enforce_eager, "max_model_len": self.max_model_len,
-                "device": "cpu" if self.preferred_batch_size == 32 else "gpu"}
+                "device": self.device}
 
     def close(self) -> None:
         engine = getattr(self.llm, "llm_engine", None)

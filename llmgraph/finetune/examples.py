@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from llmgraph.chunking import chunk_gold, split
+from llmgraph.chunking import annotated_chunks
 from llmgraph.document import Document
 from llmgraph.extractor import report_problem
 from llmgraph.labels import LabelSet
@@ -78,17 +78,6 @@ def training_example(tokenizer: Any, prompt: PromptTemplate, doc: Document, labe
     return TrainingExample(doc.id, tuple(prompt_ids + answer_ids), len(prompt_ids))
 
 
-def _pieces(doc: Document, chunk_words: int, counts: Counter) -> list[Document]:
-    """What the extractor sends of an annotated report: the report, or its annotated chunks that get a model call."""
-    chunks = split(doc, chunk_words)
-    if len(chunks) == 1:
-        return [doc]
-    pieces, lost = chunk_gold(doc, chunks)
-    counts["reports_chunked"] += 1
-    counts["relations_lost_across_chunks"] += lost
-    return [piece for chunk, piece in zip(chunks, pieces) if not chunk.empty]
-
-
 def build_examples(tokenizer: Any, prompt: PromptTemplate, docs: Iterable[Document], labels: LabelSet,
                    max_length: int, max_words: int | None = None, stop_ids: set[int] | None = None,
                    chunk_words: int = 0) -> tuple[list[TrainingExample], Counter, dict[str, str]]:
@@ -109,7 +98,10 @@ def build_examples(tokenizer: Any, prompt: PromptTemplate, docs: Iterable[Docume
         if problem is not None:
             skipped[doc.id] = problem
             continue
-        for piece in _pieces(doc, chunk_words, counts):
+        pieces, lost = annotated_chunks(doc, chunk_words)
+        counts["reports_chunked"] += not (len(pieces) == 1 and pieces[0] is doc)
+        counts["relations_lost_across_chunks"] += lost
+        for piece in pieces:
             example = training_example(tokenizer, prompt, piece, labels, stop_ids)
             if len(example.input_ids) > max_length:
                 counts["skipped_too_long"] += 1
