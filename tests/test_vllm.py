@@ -90,10 +90,12 @@ def test_openai_backend_with_per_report_grammar(reports, tmp_path, server):
 
 
 def test_openai_backend_with_static_schema(tmp_path, server):
-    """The static schema keeps outputs parseable but cannot promise grounding: drops are counted.
+    """The static schema keeps outputs parseable but cannot promise grounding: every entity is counted as
+    kept or dropped, and only real spans are kept.
 
-    With the schema alone the embedded model repeats entities until maxItems (JSON Schema cannot
-    forbid repeats), so short reports get a small bound here.
+    Which drops occur depends on the model's numerics (the embedded model repeats entities until maxItems
+    on one CPU and not on another), so this asserts the accounting, not the model's choices; the dropping
+    itself is tested without a model in test_ground.py. Short reports get a small bound here.
     """
     reports = tmp_path / "short.txt"
     reports.write_text("No pneumothorax.\nMild cardiomegaly.\nSmall left effusion.\nNormal chest.\n")
@@ -101,7 +103,7 @@ def test_openai_backend_with_static_schema(tmp_path, server):
                               "--grammar", "json", "--max-entities", "6", "--max-tokens", "256", gold=False)
     counts = manifest["counts"]
     assert counts["reports_ok"] == len(docs) >= 3
-    assert counts["entities_dropped_duplicate"] > 0  # the repeats, counted
+    assert counts["entities_generated"] > 0
     assert all("max_tokens" in problem for problem in manifest["errors"].values())
     assert counts["entities_kept"] + counts["entities_dropped_ungrounded"] + counts["entities_dropped_duplicate"] \
         == counts["entities_generated"]
