@@ -31,10 +31,10 @@ from llmgraph.grammar import GRAMMAR_BACKENDS, GrammarMode
 from llmgraph.inputs import iter_documents
 from llmgraph.labels import LabelSet
 from llmgraph.metrics import evaluate as evaluate_documents
-from llmgraph.metrics import evaluate_files
+from llmgraph.metrics import DEFAULT_REWARDS, REWARD_VERSIONS, evaluate_files
 from llmgraph.outputs import check_output
 from llmgraph.reports import ReportOptions
-from llmgraph.systems import SYSTEM_TYPES
+from llmgraph.systems import RUNNABLE_TYPES
 
 
 class _PlainHelp:
@@ -89,7 +89,9 @@ INPUT, OUTPUT, SYSTEM, PROMPT, DECODING, SERVER, RESUME = (
 
 # The closed sets of choices come from their registries: a new backend or kind of system is a new choice.
 Backend = Enum("Backend", {name.upper(): name for name in BACKENDS}, type=str)  # LLM engines
-SystemType = Enum("SystemType", {name.upper(): name for name in SYSTEM_TYPES}, type=str)  # kinds of system
+Rewards = Enum("Rewards", {name.replace("-", "_").replace(".", "_").upper(): name for name in REWARD_VERSIONS},
+               type=str)  # F1RadGraph versions
+SystemType = Enum("SystemType", {name.upper(): name for name in RUNNABLE_TYPES}, type=str)  # kinds of system
 
 
 class Exemplars(str, Enum):
@@ -168,7 +170,7 @@ def _ci(result: dict, name: str) -> str:
 def _print_evaluation(result: dict) -> None:
     console = _console()
     headline = Table(title=f"{result['n_reports']} reports, label set {result['label_set']}, "
-                           f"{int(result['bootstrap']['confidence'] * 100)}% bootstrap CI")
+                           f"{int(result['bootstrap']['confidence'] * 100)}% bootstrap CI, rewards {result['rewards']}")
     for column in ("metric", "value", "CI", "precision", "recall"):
         headline.add_column(column, justify="left" if column == "metric" else "right")
     for name, title in (("entity", "entity F1"), ("relation", "relation F1"),
@@ -213,10 +215,12 @@ def evaluate(
     labels: Optional[LabelSet] = typer.Option(None, "--labels", help="Score in this label set (default: as the files, or 1.0 when they differ)."),
     samples: int = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap samples for the confidence intervals (0: none)."),
     seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1, help="Seed of the bootstrap resamples."),
+    rewards: Rewards = typer.Option(Rewards(DEFAULT_REWARDS), "--rewards", help="F1RadGraph as scored by the radgraph package on PyPI (0.1.18) or by its repository's main branch (tokens lower-cased at every level)."),
     as_json: bool = _flag("Print one JSON object instead of tables.", "--json"),
 ) -> None:
     """Score predictions against gold: entity/relation micro-F1, F1RadGraph, bootstrap CIs."""
-    result = evaluate_files(gold, pred, labeler, pred_labeler, label_set=labels, samples=samples, seed=seed)
+    result = evaluate_files(gold, pred, labeler, pred_labeler, label_set=labels, samples=samples, seed=seed,
+                            rewards=rewards.value)
     if as_json:
         typer.echo(json.dumps(result))
     else:

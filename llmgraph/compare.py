@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 import traceback
 from dataclasses import dataclass, field, replace
@@ -35,7 +36,7 @@ from llmgraph.experiment import Experiment, GoldSet, SystemSpec
 from llmgraph.extractor import ExtractionConfig, check_exemplar_pool
 from llmgraph.formats import read_radgraph, write_atomic, write_json, write_radgraph
 from llmgraph.labels import LabelSet
-from llmgraph.metrics import evaluate, paired_bootstrap
+from llmgraph.metrics import Scored, bootstrap_test, label_set_of_documents, randomization_test
 from llmgraph.prompting import PromptTemplate, sample_gold_path
 from llmgraph.batch import run_batches
 from llmgraph.runlog import settings_match
@@ -53,6 +54,9 @@ class Outcome:
     manifest: dict[str, Any] = field(default_factory=dict)
     cached: bool = False
     error: str | None = None
+    reference: bool = False  # a ceiling row (another labeler, a reference model's predictions)
+    note: str | None = None  # how it was scored, when that differs from the others (another label set)
+    scored: Scored | None = field(default=None, repr=False)  # report by report: the tests and per-report rows
 
 
 @dataclass
@@ -65,6 +69,16 @@ class Comparison:
     outcomes: list[Outcome]
     significance: list[dict[str, Any]]
     diffs: list[dict[str, Any]]
+    per_report: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def systems(self) -> list[str]:
+        """The systems in table order: the experiment's, then the references ``compare`` added."""
+        return list(dict.fromkeys(outcome.system for outcome in self.outcomes))
+
+    @property
+    def references(self) -> set[str]:
+        return {outcome.system for outcome in self.outcomes if outcome.reference}
 
 
 def load_gold(gold_set: GoldSet) -> list[Document]:
@@ -77,6 +91,22 @@ def load_gold(gold_set: GoldSet) -> list[Document]:
     if not docs:
         raise InputError("no reports", gold_set.path)
     return docs
+
+
+def folder_name(system: str) -> str:
+    """The folder (and file-name part) of a system's outputs: its name, with anything but letters, digits
+    and ``._+-`` as one ``-`` (``human (labeler 2 vs 1)`` is ``human-labeler-2-vs-1``)."""
+    return re.sub(r"[^A-Za-z0-9._+-]+", "-", system).strip("-") or "system"
+
+
+def human_ceiling(gold_set: GoldSet, docs: list[Document]) -> SystemSpec | None:
+    """The other labeler of a gold set with two (a RadGraph test file read as ``labeler: 1`` or ``2``), as
+    a reference row: ``human (labeler 2 vs 1)`` is labeler 2's graphs scored against labeler 1's."""
+    if gold_set.labeler not in ("1", "2") or not any(doc.annotator for doc in docs):
+        return None
+    other = "2" if gold_set.labeler == "1" else "1"
+    return SystemSpec(f"human (labeler {other} vs {gold_set.labeler})", "predictions",
+                      {"path": str(gold_set.path), "labeler": other, "reference": True})
 
 
 def _digest(value: Any) -> str:
@@ -141,6 +171,7 @@ def trained_span_model(train: dict[str, Any], out_dir: Path, log: Callable[[str]
     return model_dir, time.perf_counter() - started
 
 
+RANDOMIZATION_SHUFFLES = 10_000  # of the approximate randomization test
 LLM_DATA_KEYS = ("train", "dev", "synth")  # the data of an LLM system's train: block; the rest are LLMTrainingConfig's
 
 
@@ -205,15 +236,32 @@ class Harness:
         examples = read_radgraph(self.examples_source, experiment.examples_labeler or "1")
         self.context.loaded_examples = examples
         self._check_exemplar_pools(examples)
+        ceilings = {gold_set.name: spec for gold_set in experiment.gold
+                    if (spec := human_ceiling(gold_set, gold[gold_set.name]))}
+        self._check_folders([*experiment.systems, *ceilings.values()])
         outcomes = []
         try:
             for spec in experiment.systems:
                 for name, docs in gold.items():
                     outcomes.append(self._outcome(spec, name, docs, examples))
+            for name, spec in ceilings.items():
+                outcomes.append(self._outcome(spec, name, gold[name], examples))
         finally:
             self.context.pool.close()
-        return Comparison(experiment, self.out_dir, gold, outcomes, self._significance(gold, outcomes),
-                          self._diffs(gold, outcomes))
+        diffs, per_report = self._per_report(gold, outcomes)
+        return Comparison(experiment, self.out_dir, gold, outcomes, self._significance(gold, outcomes), diffs,
+                          per_report)
+
+    @staticmethod
+    def _check_folders(specs: list[SystemSpec]) -> None:
+        """Refuse two systems whose outputs would share a folder (a name like the human ceiling's)."""
+        seen: dict[str, str] = {}
+        for spec in specs:
+            folder = folder_name(spec.name)
+            if seen.get(folder, spec.name) != spec.name:
+                raise InputError(f"systems {seen[folder]!r} and {spec.name!r} would write into one folder "
+                                 f"(systems/{folder}): rename one")
+            seen[folder] = spec.name
 
     def _check_exemplar_pools(self, examples: list[Document]) -> None:
         """Every LLM system's ``shots`` against the exemplar pool, before any system runs or any model loads."""
@@ -226,13 +274,13 @@ class Harness:
                     raise InputError(f"system {spec.name}: {error.problem}", error.path) from None
 
     def _outcome(self, spec: SystemSpec, gold_name: str, docs: list[Document], examples: list[Document]) -> Outcome:
-        outcome = Outcome(spec.name, gold_name)
-        folder = self.out_dir / "systems" / spec.name
+        outcome = Outcome(spec.name, gold_name, reference=bool(spec.settings.get("reference")))
+        folder = self.out_dir / "systems" / folder_name(spec.name)
         predictions, key_file = folder / f"{gold_name}.json", folder / f"{gold_name}.key"
         manifest_file = folder / f"{gold_name}.manifest.json"
         system: System | None = None
         try:
-            system = self._system(spec)
+            system = self._system(spec, gold_name, docs)
             key = cache_key(spec, docs, examples, system.settings())
             cached = (not self.rerun and key_file.exists() and key_file.read_text().strip() == key
                       and predictions.exists() and manifest_file.exists())
@@ -255,8 +303,14 @@ class Harness:
                          f"{outcome.manifest['wall_seconds']:.1f} s ({len(outcome.manifest['errors'])} failed"
                          + (f"; {reused} from an interrupted run)" if reused else ")"))
             outcome.predictions = predictions
-            outcome.scores = evaluate(docs, read_radgraph(predictions), self._label_set(),
-                                      **self._bootstrap())
+            predicted = read_radgraph(predictions)
+            outcome.scored = Scored.of(docs, predicted, self._label_set(), self.experiment.rewards)
+            outcome.scores = outcome.scored.result(**self._bootstrap())
+            gold_labels, predicted_labels = label_set_of_documents(docs), label_set_of_documents(predicted)
+            if gold_labels and predicted_labels and gold_labels != predicted_labels:
+                outcome.note = (f"scored in {outcome.scores['label_set']} labels: its predictions are in "
+                                f"{predicted_labels.value} labels, the gold in {gold_labels.value}")
+                self.log(f"{spec.name} on {gold_name}: {outcome.note}")
         except InputError as error:
             outcome.error = str(error)
         except Exception as error:  # noqa: BLE001 - one failing system must not cost the others' results
@@ -280,9 +334,11 @@ class Harness:
                               restart=self.rerun or not settings_match(predictions, settings))
         return system.manifest() | {"wall_seconds": time.perf_counter() - started, **summary.manifest()}
 
-    def _system(self, spec: SystemSpec) -> System:
-        """The system a spec names, built but not loaded (a span model asked for is trained first)."""
-        return system_config(spec.type, spec.settings).system(self.context)
+    def _system(self, spec: SystemSpec, gold_name: str, docs: list[Document]) -> System:
+        """The system a spec names for one gold set, built but not loaded (a span model asked for is
+        trained first)."""
+        context = replace(self.context, gold_set=gold_name, gold_ids=frozenset(doc.id for doc in docs))
+        return system_config(spec.type, spec.settings).system(context)
 
     def _label_set(self) -> LabelSet | None:
         return LabelSet(self.experiment.label_set) if self.experiment.label_set else None
@@ -292,36 +348,48 @@ class Harness:
                 "confidence": self.experiment.bootstrap["confidence"]}
 
     def _significance(self, gold: dict[str, list[Document]], outcomes: list[Outcome]) -> list[dict[str, Any]]:
-        """A paired bootstrap test between every two systems that ran on a gold set."""
+        """The experiment's paired test (bootstrap, or approximate randomization with
+        ``RANDOMIZATION_SHUFFLES`` shuffles) between every two systems that ran on a gold set."""
         rows = []
-        for name, docs in gold.items():
-            done = [o for o in outcomes if o.gold_set == name and o.scores is not None]
-            predictions = {o.system: read_radgraph(o.predictions) for o in done}
+        randomization = self.experiment.significance == "randomization"
+        for name in gold:
+            done = [o for o in outcomes if o.gold_set == name and o.scored is not None]
             for i, first in enumerate(done):
                 for second in done[i + 1:]:
-                    tests = paired_bootstrap(docs, predictions[first.system], predictions[second.system],
-                                             self._label_set(), **self._bootstrap())
+                    if randomization:
+                        tests = randomization_test(first.scored, second.scored, RANDOMIZATION_SHUFFLES,
+                                                   self.experiment.bootstrap["seed"])
+                    else:
+                        tests = bootstrap_test(first.scored, second.scored, **self._bootstrap())
                     for metric, test in tests.items():
                         rows.append({"gold_set": name, "system_a": first.system, "system_b": second.system,
-                                     "metric": metric, **test})
+                                     "metric": metric, "test": self.experiment.significance, **test})
         return rows
 
-    def _diffs(self, gold: dict[str, list[Document]], outcomes: list[Outcome]) -> list[dict[str, Any]]:
-        """Per-report errors of every system (in the label set the scores use)."""
-        rows = []
+    def _per_report(self, gold: dict[str, list[Document]], outcomes: list[Outcome]
+                    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Per report of every system, in the label set its scores use: the errors (``diffs.jsonl``) and
+        the scores (``per_report.csv``: precision, recall and F1 of entities and relations, the three
+        rewards, with the report's modality and length in tokens)."""
+        diffs, scores = [], []
         for outcome in outcomes:
-            if outcome.scores is None:
+            if outcome.scored is None:
                 continue
-            label_set = LabelSet(outcome.scores["label_set"]) if outcome.scores["label_set"] else None
+            label_set = outcome.scored.label_set
             predicted = {doc.id: doc for doc in read_radgraph(outcome.predictions)}
-            for doc in gold[outcome.gold_set]:
+            for doc, report in zip(gold[outcome.gold_set], outcome.scored.per_report()):
                 pred = predicted.get(doc.id, replace(doc, entities=[], relations=[]))
                 if label_set is not None:
                     doc, pred = doc.with_labels(label_set), pred.with_labels(label_set)
                 error = outcome.manifest.get("errors", {}).get(doc.id)
-                rows.append({"system": outcome.system, "gold_set": outcome.gold_set, **document_diff(doc, pred),
-                             **({"error": error} if error else {})})
-        return rows
+                where = {"system": outcome.system, "gold_set": outcome.gold_set}
+                diffs.append({**where, **document_diff(doc, pred), **({"error": error} if error else {})})
+                scores.append({**where, "reference": outcome.reference, "id": doc.id, "modality": doc.modality,
+                               "tokens": len(doc.tokens), "gold_entities": len(doc.entities),
+                               "gold_relations": len(doc.relations),
+                               **report,
+                               "rewards": self.experiment.rewards, "error": error})
+        return diffs, scores
 
 
 def compare(experiment: str | Path | Experiment, out_dir: str | Path, rerun: bool = False, retry_failed: bool = False,

@@ -24,9 +24,9 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from llmgraph.errors import InputError, shorten
 from llmgraph.formats import read_text
+from llmgraph.metrics import DEFAULT_REWARDS
 from llmgraph.validation import load_schema
 
-SYSTEM_TYPES = ("llm", "span", "radgraph")
 _PATH_KEYS = ("encoder", "train", "dev", "cache_dir")  # paths, relative to the experiment file
 MAX_YAML_NODES = 100_000  # values a full walk of a file's YAML may visit, an alias counted as all it repeats
 MAX_YAML_DEPTH = 50  # levels of nesting, through aliases too
@@ -50,7 +50,7 @@ class GoldSet:
 
 @dataclass(frozen=True)
 class SystemSpec:
-    """One system: ``type`` llm, span or radgraph, with its settings as written (paths resolved)."""
+    """One system: ``type`` llm, span, radgraph or predictions, with its settings as written (paths resolved)."""
 
     name: str
     type: str
@@ -69,6 +69,8 @@ class Experiment:
     examples_labeler: str | None = None
     label_set: str | None = None
     bootstrap: dict[str, Any] = field(default_factory=lambda: {"samples": 1000, "seed": 0, "confidence": 0.95})
+    rewards: str = DEFAULT_REWARDS  # the F1RadGraph version (llmgraph.metrics.REWARD_VERSIONS)
+    significance: str = "bootstrap"  # the paired test between systems: bootstrap or randomization
 
 
 def _quote(value: Any) -> str:
@@ -283,7 +285,9 @@ def _check(raw: Any) -> None:
         expected = ", ".join(map(str, deepest.validator_value))
         message = f"unknown value {_quote(deepest.instance)} (expected one of {expected})"
     elif deepest.validator == "const" and where.endswith(".type"):
-        message = f"unknown system type {_quote(deepest.instance)} (expected one of {', '.join(SYSTEM_TYPES)})"
+        from llmgraph.systems import SYSTEM_TYPES
+
+        message = f"unknown system type {_quote(deepest.instance)} (expected one of {SYSTEM_TYPES.names()})"
     elif deepest.validator == "oneOf":  # more than one of the alternatives given
         options = [repr(branch["required"][0]) for branch in deepest.validator_value]
         message = f"give only one of {' or '.join(options)}"
@@ -304,7 +308,7 @@ def _resolve(value: Any, base: Path, key: str, kind: str) -> Any:
     """Paths relative to the experiment file; an LLM ``model`` only when that path exists (else a model id)."""
     if not isinstance(value, str) or Path(value).is_absolute():
         return value
-    if key in _PATH_KEYS or (key == "model" and kind == "span"):
+    if key in _PATH_KEYS or (key == "model" and kind == "span") or (key == "path" and kind == "predictions"):
         return str(base / value)
     if key == "model" and kind == "llm" and (base / value).exists():
         return str(base / value)
@@ -318,6 +322,8 @@ def _system(raw: dict[str, Any], defaults: dict[str, Any], base: Path) -> System
     if kind == "llm":
         decoding = {**defaults.get("decoding", {}), **settings.get("decoding", {})}
         settings = {**defaults, **settings} | ({"decoding": decoding} if decoding else {})
+    if kind == "predictions" and isinstance(settings.get("path"), dict):  # a file per gold set
+        settings["path"] = {name: _resolve(value, base, "path", kind) for name, value in settings["path"].items()}
     if isinstance(settings.get("train"), dict):
         settings["train"] = {key: _resolve(value, base, key, kind) for key, value in settings["train"].items()}
     return SystemSpec(raw["name"], kind, {key: _resolve(value, base, key, kind) for key, value in settings.items()})
@@ -433,4 +439,5 @@ def load_experiment(path: str | Path) -> Experiment:
     return Experiment(raw.get("name", path.stem), path, gold, systems,
                       base / examples if examples else None,
                       None if raw.get("examples_labeler") is None else str(raw["examples_labeler"]),
-                      raw.get("label_set"), bootstrap)
+                      raw.get("label_set"), bootstrap, raw.get("rewards", DEFAULT_REWARDS),
+                      raw.get("significance", "bootstrap"))

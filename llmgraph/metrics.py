@@ -34,6 +34,11 @@ from llmgraph.formats import RadGraphFile
 from llmgraph.labels import LabelSet, label_set_of
 
 REWARD_LEVELS = {"rg_e": "simple", "rg_er": "partial", "rg_er_bar": "complete"}
+# F1RadGraph as scored by: the radgraph package on PyPI (0.1.18: entity tokens lower-cased only in the
+# relation items of ``complete``), and the radgraph repository's main branch since its PR #15 (lower-cased
+# at every level). The same predictions get other RG_E / RG_ER when their case differs from the gold's.
+REWARD_VERSIONS = ("radgraph-0.1.18", "radgraph-main")
+DEFAULT_REWARDS = REWARD_VERSIONS[0]
 HEADLINE = ("entity_f1", "relation_f1", "rg_e", "rg_er", "rg_er_bar")
 BASE_METRICS = ("entity", "relation", "entity_unlabeled", "relation_unlabeled")
 OUTCOMES = ("tp", "fp", "fn")
@@ -51,38 +56,47 @@ def _set_f1(hypothesis: set, reference: set) -> float:
     return (2 * precision * recall / (precision + recall)) if (precision + recall) > 0 else 0.0
 
 
-def reward_sets(entities: Iterable[tuple[str, str, Sequence[tuple[str, str]]]]) -> dict[str, set]:
+def check_rewards(version: str) -> str:
+    if version not in REWARD_VERSIONS:
+        raise InputError(f"unknown reward version {version!r} (expected one of {', '.join(REWARD_VERSIONS)})")
+    return version
+
+
+def reward_sets(entities: Iterable[tuple[str, str, Sequence[tuple[str, str]]]],
+                rewards: str = DEFAULT_REWARDS) -> dict[str, set]:
     """The items each reward level compares, from (tokens, label, [(relation type, target tokens)])
     per entity, as ``radgraph.rewards`` builds them: ``simple`` (tokens, label); ``partial`` the
     same, marked when the entity has relations; ``complete`` (tokens, label) of entities without
-    relations and (tokens, label, type, target tokens), lowercased, per relation."""
+    relations and (tokens, label, type, target tokens), lowercased, per relation. Under
+    ``radgraph-main`` the tokens are lower-cased in every item."""
+    fold = str.lower if check_rewards(rewards) == "radgraph-main" else str
     simple: set = set()
     partial: set = set()
     complete: set = set()
     for tokens, label, relations in entities:
-        simple.add((tokens, label))
+        simple.add((fold(tokens), label))
         if relations:
-            partial.add((tokens, label, True))
+            partial.add((fold(tokens), label, True))
             complete.update((tokens.lower(), label, kind, target.lower()) for kind, target in relations)
         else:
-            partial.add((tokens, label))
-            complete.add((tokens, label))
+            partial.add((fold(tokens), label))
+            complete.add((fold(tokens), label))
     return {"simple": simple, "partial": partial, "complete": complete}
 
 
-def reward_items(annotation: dict) -> dict[str, set]:
+def reward_items(annotation: dict, rewards: str = DEFAULT_REWARDS) -> dict[str, set]:
     """``reward_sets`` of a RadGraph annotation dict (``{"entities": {id: {"tokens", "label", "relations"}}}``)."""
     entities = annotation["entities"]
-    return reward_sets((entity["tokens"], entity["label"],
-                        [(kind, entities[target]["tokens"]) for kind, target in entity["relations"]])
-                       for entity in entities.values())
+    return reward_sets(((entity["tokens"], entity["label"],
+                         [(kind, entities[target]["tokens"]) for kind, target in entity["relations"]])
+                        for entity in entities.values()), rewards)
 
 
-def compute_reward(hypothesis: dict, reference: dict, reward_level: str) -> float:
-    """F1RadGraph of one report pair (RadGraph annotation dicts), as ``radgraph.rewards``."""
+def compute_reward(hypothesis: dict, reference: dict, reward_level: str, rewards: str = DEFAULT_REWARDS) -> float:
+    """F1RadGraph of one report pair (RadGraph annotation dicts), as ``radgraph.rewards`` of that version."""
     if len(hypothesis["entities"]) == 0 or len(reference["entities"]) == 0:
         return 0.0
-    return _set_f1(reward_items(hypothesis)[reward_level], reward_items(reference)[reward_level])
+    return _set_f1(reward_items(hypothesis, rewards)[reward_level], reward_items(reference, rewards)[reward_level])
 
 
 # What a document is matched on ---------------------------------------------------------------
@@ -97,21 +111,23 @@ class DocumentItems(NamedTuple):
     rewards: dict[str, set] | None  # reward_sets by level; None without entities (the rewards are 0)
 
 
-def document_items(doc: Document) -> DocumentItems:
-    """The items of ``doc``. An entity id given twice (only in documents made in code) means its
-    last entity, as in the annotation dict ``formats.document_to_raw`` writes."""
+def document_items(doc: Document, rewards: str = DEFAULT_REWARDS) -> DocumentItems:
+    """The items of ``doc`` (its reward items of that reward version). An entity id given twice (only
+    in documents made in code) means its last entity, as in the annotation dict
+    ``formats.document_to_raw`` writes."""
     by_id = {entity.id: entity for entity in doc.entities}
     keys = {entity_id: (e.start_ix, e.end_ix, e.label) for entity_id, e in by_id.items()}
     entities = {(e.start_ix, e.end_ix, e.label) for e in doc.entities}
     relations = {(keys[r.source], keys[r.target], r.type) for r in doc.relations}
-    rewards = None
+    items = None
     if by_id:
         targets: dict[str, list[tuple[str, str]]] = defaultdict(list)
         for relation in doc.relations:
             targets[relation.source].append((relation.type, by_id[relation.target].tokens))
-        rewards = reward_sets((e.tokens, e.label, targets.get(entity_id, ())) for entity_id, e in by_id.items())
+        items = reward_sets(((e.tokens, e.label, targets.get(entity_id, ())) for entity_id, e in by_id.items()),
+                            rewards)
     return DocumentItems(entities, {item[:2] for item in entities}, relations,
-                         {(source[:2], target[:2], kind) for source, target, kind in relations}, rewards)
+                         {(source[:2], target[:2], kind) for source, target, kind in relations}, items)
 
 
 def pair_rewards(gold: DocumentItems, pred: DocumentItems) -> dict[str, float]:
@@ -152,9 +168,9 @@ def report_counts(gold: Document, pred: Document) -> Counter:
     return pair_counts(document_items(gold), document_items(pred))
 
 
-def report_rewards(gold: Document, pred: Document) -> dict[str, float]:
+def report_rewards(gold: Document, pred: Document, rewards: str = DEFAULT_REWARDS) -> dict[str, float]:
     """``rg_e``, ``rg_er``, ``rg_er_bar`` of one report."""
-    return pair_rewards(document_items(gold), document_items(pred))
+    return pair_rewards(document_items(gold, rewards), document_items(pred, rewards))
 
 
 def prf(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -168,7 +184,7 @@ def prf(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> tuple[np.ndarray, np.
 
 # Pairing gold reports with their predictions -----------------------------------------------------
 
-def _label_set(docs: Iterable[Document]) -> LabelSet | None:
+def label_set_of_documents(docs: Iterable[Document]) -> LabelSet | None:
     """The label set of the first entity (reading no further than it)."""
     return next((label_set_of(e.label) for doc in docs for e in doc.entities), None)
 
@@ -187,6 +203,16 @@ class ScoredReport(NamedTuple):
 NO_ITEMS = DocumentItems(frozenset(), frozenset(), frozenset(), frozenset(), None)  # a missing prediction
 
 
+def check_same_text(gold_id: str, gold_text: str, text: str, pred_path: Path | None = None) -> None:
+    """A prediction of another report text than the gold's (other tokens) is an error naming the file
+    and the report."""
+    if text != gold_text and text.split() != gold_text.split():
+        gold_tokens, pred_tokens = gold_text.split(), text.split()
+        token = next((i for i, (a, b) in enumerate(zip(gold_tokens, pred_tokens)) if a != b),
+                     min(len(gold_tokens), len(pred_tokens)))
+        raise InputError(f"predicted text differs from the gold text at token {token}", pred_path, gold_id)
+
+
 class _Pairer:
     """Pairs each gold report with its prediction in one label set: a missing prediction becomes
     an empty graph, a prediction of another tokenization is an error.
@@ -196,9 +222,10 @@ class _Pairer:
     """
 
     def __init__(self, label_set: LabelSet | None, gold_set: LabelSet | None, pred_set: LabelSet | None,
-                 pred_path: Path | None = None):
+                 pred_path: Path | None = None, rewards: str = DEFAULT_REWARDS):
         if label_set is None and gold_set and pred_set and gold_set != pred_set:
             label_set = LabelSet.RADGRAPH
+        self.rewards = check_rewards(rewards)
         self.mapping = label_set
         self.label_set = label_set or gold_set or pred_set
         self.pred_path = pred_path
@@ -208,14 +235,11 @@ class _Pairer:
         return doc if self.mapping is None else doc.with_labels(self.mapping)
 
     def report(self, doc: Document) -> ScoredReport:
-        return ScoredReport(doc.id, doc.text, doc.modality, doc.data_source, document_items(self.mapped(doc)))
+        return ScoredReport(doc.id, doc.text, doc.modality, doc.data_source,
+                            document_items(self.mapped(doc), self.rewards))
 
     def _check_text(self, gold_id: str, gold_text: str, text: str) -> None:
-        if text != gold_text and text.split() != gold_text.split():
-            gold_tokens, pred_tokens = gold_text.split(), text.split()
-            token = next((i for i, (a, b) in enumerate(zip(gold_tokens, pred_tokens)) if a != b),
-                         min(len(gold_tokens), len(pred_tokens)))
-            raise InputError(f"predicted text differs from the gold text at token {token}", self.pred_path, gold_id)
+        check_same_text(gold_id, gold_text, text, self.pred_path)
 
     def items(self, gold: ScoredReport, pred: ScoredReport | None, position: int) -> tuple[DocumentItems, DocumentItems]:
         """The items of the gold report at ``position`` and of its prediction."""
@@ -588,6 +612,7 @@ def _result(scores: ReportScores, pairer: _Pairer, unmatched: list[str], samples
     return {
         **result,
         "label_set": pairer.label_set.value if pairer.label_set else None,
+        "rewards": pairer.rewards,
         "missing_predictions": pairer.missing_predictions(),
         "unmatched_predictions": unmatched,
         "bootstrap": {"samples": samples, "seed": seed, "confidence": confidence},
@@ -596,8 +621,8 @@ def _result(scores: ReportScores, pairer: _Pairer, unmatched: list[str], samples
 
 
 def _listed(gold: list[Document], pred: list[Document], label_set: LabelSet | None,
-            scoring: bool = True) -> tuple[_Pairer, _ListedPredictions]:
-    pairer = _Pairer(label_set, _label_set(gold), _label_set(pred))
+            scoring: bool = True, rewards: str = DEFAULT_REWARDS) -> tuple[_Pairer, _ListedPredictions]:
+    pairer = _Pairer(label_set, label_set_of_documents(gold), label_set_of_documents(pred), rewards=rewards)
     return pairer, _ListedPredictions(pred, pairer.report if scoring else lambda doc: doc)
 
 
@@ -606,10 +631,52 @@ def _never_later(place: Any) -> ScoredReport:
 
 
 def _scores_of_lists(gold: list[Document], pred: list[Document], label_set: LabelSet | None,
-                     ) -> tuple[ReportScores, _Pairer, _ListedPredictions]:
-    pairer, predictions = _listed(gold, pred, label_set)
+                     rewards: str = DEFAULT_REWARDS) -> tuple[ReportScores, _Pairer, _ListedPredictions]:
+    pairer, predictions = _listed(gold, pred, label_set, rewards=rewards)
     scores = _score_reports(((None, pairer.report(doc)) for doc in gold), predictions, pairer, _never_later)
     return scores, pairer, predictions
+
+
+@dataclass
+class Scored:
+    """A prediction set scored against gold, report by report: every metric, bootstrap, paired test and
+    per-report row is summed from it, so a comparison scores each system once however it is reported."""
+
+    reports: ReportScores
+    pairer: _Pairer
+    unmatched: list[str]
+
+    @classmethod
+    def of(cls, gold: list[Document], pred: list[Document], label_set: LabelSet | None = None,
+           rewards: str = DEFAULT_REWARDS) -> "Scored":
+        if not gold:
+            raise InputError("no gold reports to evaluate")
+        reports, pairer, predictions = _scores_of_lists(gold, pred, label_set, rewards)
+        return cls(reports, pairer, predictions.unmatched())
+
+    @property
+    def label_set(self) -> LabelSet | None:
+        return self.pairer.label_set
+
+    def result(self, samples: int = 1000, seed: int = 0, confidence: float = 0.95) -> dict[str, Any]:
+        """What ``evaluate`` returns."""
+        return _result(self.reports, self.pairer, self.unmatched, samples, seed, confidence)
+
+    def per_report(self) -> list[dict[str, float | None]]:
+        """Per report, in gold order: entity and relation precision, recall and F1, and the three rewards.
+        Precision, recall and F1 are None where undefined: nothing predicted (precision), nothing in the
+        gold (recall), neither (F1)."""
+        scores, rows = self.reports, []
+        columns = {kind: 3 * scores.metrics.index(kind) for kind in ("entity", "relation")}
+        for index, counts in enumerate(scores.counts.tolist()):
+            row: dict[str, float | None] = {}
+            for kind, column in columns.items():
+                tp, fp, fn = counts[column:column + 3]
+                row |= {f"{kind}_precision": tp / (tp + fp) if tp + fp else None,
+                        f"{kind}_recall": tp / (tp + fn) if tp + fn else None,
+                        f"{kind}_f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None}
+            rows.append(row | {name: float(scores.rewards[name][index]) for name in REWARD_LEVELS})
+        return rows
 
 
 def evaluate(
@@ -619,17 +686,16 @@ def evaluate(
     samples: int = 1000,
     seed: int = 0,
     confidence: float = 0.95,
+    rewards: str = DEFAULT_REWARDS,
 ) -> dict[str, Any]:
-    """Every metric of a prediction set against gold, with bootstrap CIs, as one JSON-ready dict.
+    """Every metric of a prediction set against gold, with bootstrap CIs, as one JSON-ready dict
+    (F1RadGraph of the reward version ``rewards``, which the dict names).
 
     Top level: ``entity_f1``, ``relation_f1``, ``rg_e``, ``rg_er``, ``rg_er_bar`` (and precision,
     recall, label-agnostic variants), ``ci``, ``per_label``, ``per_relation``, and ``per_group``
     (the same block per ``modality`` and per ``data_source`` of the gold reports).
     """
-    if not gold:
-        raise InputError("no gold reports to evaluate")
-    scores, pairer, predictions = _scores_of_lists(gold, pred, label_set)
-    return _result(scores, pairer, predictions.unmatched(), samples, seed, confidence)
+    return Scored.of(gold, pred, label_set, rewards).result(samples, seed, confidence)
 
 
 def evaluate_files(
@@ -641,14 +707,15 @@ def evaluate_files(
     samples: int = 1000,
     seed: int = 0,
     confidence: float = 0.95,
+    rewards: str = DEFAULT_REWARDS,
 ) -> dict[str, Any]:
     """``evaluate(read_radgraph(gold_path, gold_labeler), read_radgraph(pred_path, pred_labeler), ...)``,
     the same numbers, without holding the files: both are streamed, and each report leaves a
     row of a few dozen numbers. Errors name their file (a prediction whose text differs from the
     gold: the prediction file and the report)."""
     gold_path, pred_path = Path(gold_path), Path(pred_path)
-    pairer = _Pairer(label_set, _label_set(RadGraphFile(gold_path, gold_labeler)),
-                     _label_set(RadGraphFile(pred_path, pred_labeler)), pred_path)
+    pairer = _Pairer(label_set, label_set_of_documents(RadGraphFile(gold_path, gold_labeler)),
+                     label_set_of_documents(RadGraphFile(pred_path, pred_labeler)), pred_path, rewards)
     # The gold is read here while a helper process reads the predictions (and computes their items).
     gold_file = RadGraphFile(gold_path, gold_labeler, prepare=pairer.report)
     predictions = _FilePredictions(pred_path, pred_labeler, gold_labeler == "both", pairer.report)
@@ -687,6 +754,7 @@ def paired_bootstrap(
     samples: int = 1000,
     seed: int = 0,
     confidence: float = 0.95,
+    rewards: str = DEFAULT_REWARDS,
 ) -> dict[str, dict[str, float]]:
     """Is system A better than system B on these reports? Per headline metric.
 
@@ -694,7 +762,15 @@ def paired_bootstrap(
     A minus B on all reports; ``ci`` the percentile interval of the resampled differences;
     ``p_value`` the two-sided share of resamples on the other side of zero (doubled, capped at 1).
     """
-    scores = [_scores_of_lists(gold, pred, label_set)[0] for pred in (pred_a, pred_b)]
+    return bootstrap_test(Scored.of(gold, pred_a, label_set, rewards), Scored.of(gold, pred_b, label_set, rewards),
+                          samples, seed, confidence)
+
+
+def bootstrap_test(a: Scored, b: Scored, samples: int = 1000, seed: int = 0,
+                   confidence: float = 0.95) -> dict[str, dict[str, float]]:
+    """``paired_bootstrap`` of two prediction sets already scored against the same gold reports."""
+    _check_paired(a, b)
+    scores = [a.reports, b.reports]
     point = [_point(s) for s in scores]
     sampled = _sampled(scores, samples, seed)
     tail = (1 - confidence) / 2 * 100
@@ -707,3 +783,67 @@ def paired_bootstrap(
                           "difference": point[0][metric] - point[1][metric],
                           "ci": [float(low), float(high)], "p_value": p_value}
     return result
+
+
+SIGNIFICANCE_TESTS = ("bootstrap", "randomization")
+
+
+def _check_paired(a: Scored, b: Scored) -> None:
+    if a.reports.n_reports != b.reports.n_reports or a.pairer.rewards != b.pairer.rewards:
+        raise ValueError("a paired test needs both systems scored on the same gold reports with one reward version")
+
+
+def _headline_rows(scores: ReportScores) -> np.ndarray:
+    """Per report: tp, fp, fn of entities and of relations, then the three rewards: (reports, 9)."""
+    columns = [3 * scores.metrics.index(metric) + k for metric in ("entity", "relation") for k in range(3)]
+    return np.column_stack([scores.counts[:, columns].astype(float), *(scores.rewards[n] for n in REWARD_LEVELS)])
+
+
+def _headline_values(sums: np.ndarray, n_reports: int) -> dict[str, np.ndarray]:
+    """The headline metrics from summed ``_headline_rows`` (one row per shuffle)."""
+    return {"entity_f1": prf(sums[:, 0], sums[:, 1], sums[:, 2])[2],
+            "relation_f1": prf(sums[:, 3], sums[:, 4], sums[:, 5])[2],
+            **{name: sums[:, 6 + k] / max(n_reports, 1) for k, name in enumerate(REWARD_LEVELS)}}
+
+
+def paired_randomization(
+    gold: list[Document],
+    pred_a: list[Document],
+    pred_b: list[Document],
+    label_set: LabelSet | None = None,
+    samples: int = 10_000,
+    seed: int = 0,
+    rewards: str = DEFAULT_REWARDS,
+) -> dict[str, dict[str, float]]:
+    """A paired approximate randomization test of A against B, per headline metric (as RadEval's
+    ``compare_systems`` reports it). Each of ``samples`` shuffles swaps A's and B's graphs of every report
+    with probability 1/2 and recomputes the corpus-level difference; ``p_value`` is
+    (shuffles with ``|difference| >= |observed|`` + 1) / (``samples`` + 1), two-sided. Seeded."""
+    return randomization_test(Scored.of(gold, pred_a, label_set, rewards),
+                              Scored.of(gold, pred_b, label_set, rewards), samples, seed)
+
+
+def randomization_test(a: Scored, b: Scored, samples: int = 10_000, seed: int = 0) -> dict[str, dict[str, float]]:
+    """``paired_randomization`` of two prediction sets already scored against the same gold reports."""
+    _check_paired(a, b)
+    rows = [_headline_rows(scored.reports) for scored in (a, b)]
+    n_reports = len(rows[0])
+    observed = {name: values[0] for name, values in
+                _headline_values(rows[0].sum(axis=0)[None], n_reports).items()}
+    observed_b = {name: values[0] for name, values in
+                  _headline_values(rows[1].sum(axis=0)[None], n_reports).items()}
+    difference = {name: observed[name] - observed_b[name] for name in HEADLINE}
+    extreme = dict.fromkeys(HEADLINE, 0)
+    rng = np.random.default_rng(seed)
+    block = max(1, BOOTSTRAP_BLOCK_BYTES // (8 * max(n_reports, 1)))
+    for start in range(0, samples, block):
+        swap = rng.random((min(block, samples - start), n_reports)) < 0.5
+        kept = (~swap).astype(float)
+        swapped = swap.astype(float)
+        values_a = _headline_values(kept @ rows[0] + swapped @ rows[1], n_reports)
+        values_b = _headline_values(kept @ rows[1] + swapped @ rows[0], n_reports)
+        for name in HEADLINE:
+            # a shuffle as far from zero as the observed difference (to rounding) counts as extreme
+            extreme[name] += int(np.sum(np.abs(values_a[name] - values_b[name]) >= abs(difference[name]) - 1e-12))
+    return {name: {"a": float(observed[name]), "b": float(observed_b[name]), "difference": float(difference[name]),
+                   "p_value": (extreme[name] + 1) / (samples + 1)} for name in HEADLINE}

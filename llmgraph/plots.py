@@ -54,7 +54,8 @@ def cost_data(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _errors(rows: pd.DataFrame) -> np.ndarray:
-    """Asymmetric error bar lengths from CI bounds (none where a bound is missing)."""
+    """Asymmetric error bar lengths from CI bounds (none where a bound is missing). Give matplotlib
+    ``.tolist()``: a 2 x 1 array (one bar) trips numpy's deprecated array-to-scalar conversion in it."""
     low = (rows.value - rows.ci_low.astype(float)).fillna(0).clip(lower=0)
     high = (rows.ci_high.astype(float) - rows.value).fillna(0).clip(lower=0)
     return np.vstack([low.to_numpy(), high.to_numpy()])
@@ -75,7 +76,7 @@ def f1_figure(frame: pd.DataFrame) -> Figure | None:
             rows = (data[(data.gold_set == gold_set) & (data.metric == metric)].set_index("system")
                     .reindex(systems).dropna(subset=["value"]))
             where = np.array([systems.index(system) for system in rows.index]) + (k - 0.5) * width
-            axis.bar(where, rows.value, width, yerr=_errors(rows), capsize=3, label=title, color=OKABE_ITO[k],
+            axis.bar(where, rows.value, width, yerr=_errors(rows).tolist(), capsize=3, label=title, color=OKABE_ITO[k],
                      hatch="//" if k else None, edgecolor="black", linewidth=0.6, error_kw={"linewidth": 1})
             tops = rows.ci_high.astype(float).fillna(rows.value).clip(lower=rows.value)
             for position, value, top in zip(where, rows.value, tops):  # above the error bar
@@ -124,7 +125,7 @@ def cost_figure(frame: pd.DataFrame) -> Figure | None:
     for row, errors in zip(data.itertuples(), _errors(data.rename(columns={"relation_f1": "value"})).T):
         colour = OKABE_ITO[systems.index(row.system) % len(OKABE_ITO)]
         marker = MARKERS[gold_sets.index(row.gold_set) % len(MARKERS)]
-        axis.errorbar(row.reports_per_second, row.relation_f1, yerr=errors.reshape(2, 1), fmt=marker, color=colour,
+        axis.errorbar(row.reports_per_second, row.relation_f1, yerr=errors.reshape(2, 1).tolist(), fmt=marker, color=colour,
                       markeredgecolor="black", markersize=8, capsize=3)
         axis.annotate(row.system if len(gold_sets) == 1 else f"{row.system} ({row.gold_set})",
                       (row.reports_per_second, row.relation_f1), xytext=(6, 4), textcoords="offset points", fontsize=8)
@@ -141,8 +142,12 @@ def cost_figure(frame: pd.DataFrame) -> Figure | None:
 
 
 def write_plots(frame: pd.DataFrame, folder: Path) -> list[Path]:
-    """``f1``, ``per_label_f1`` and ``cost_quality`` as .png and .svg in ``folder`` (a figure without data is left out)."""
+    """``f1``, ``per_label_f1`` and ``cost_quality`` as .png and .svg in ``folder`` (a figure without data is left out).
+    Reference rows (``frame.reference``) are named ``NAME (reference)``."""
     written = []
+    if "reference" in frame and frame.reference.any():
+        marked = frame.reference.fillna(False).astype(bool)
+        frame = frame.assign(system=frame.system.where(~marked, frame.system + " (reference)"))
     for name, make in (("f1", f1_figure), ("per_label_f1", per_label_figure), ("cost_quality", cost_figure)):
         figure = make(frame)
         if figure is None:

@@ -1,6 +1,8 @@
 """Tables of a comparison: ``results.csv`` (long form), ``results.md`` (laid out like the RadGraph-XL
-paper's comparison), ``significance.csv`` (paired bootstrap), ``diffs.jsonl`` (per-report errors),
-with their figures in ``plots/`` and a report viewer per system and gold set in ``viewer/``."""
+paper's comparison), ``significance.csv`` (the paired test chosen), ``diffs.jsonl`` (per-report errors),
+``per_report.csv`` (per-report scores), with their figures in ``plots/`` and a report viewer per system
+and gold set in ``viewer/``. Reference rows (the human ceiling, predictions flagged ``reference``) are
+marked in every one of them, and ``results.md`` says how far each system is from the best reference."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from llmgraph.compare import Comparison, Outcome
+from llmgraph.compare import RANDOMIZATION_SHUFFLES, Comparison, Outcome
 from llmgraph.formats import write_atomic, write_json
 from llmgraph.metrics import HEADLINE
 from llmgraph.plots import write_plots
@@ -18,11 +20,15 @@ from llmgraph.viz import write_comparison_viewers
 TITLES = {"entity_f1": "entity F1", "relation_f1": "relation F1", "rg_e": "RG_E", "rg_er": "RG_ER",
           "rg_er_bar": "RG_ER-bar"}
 SCORE_METRICS = (*HEADLINE, "entity_precision", "entity_recall", "relation_precision", "relation_recall")
+PER_REPORT_COLUMNS = ["system", "gold_set", "reference", "id", "modality", "tokens", "gold_entities", "gold_relations",
+                      "entity_precision", "entity_recall", "entity_f1", "relation_precision", "relation_recall",
+                      "relation_f1", "rg_e", "rg_er", "rg_er_bar", "rewards", "error"]
 
 
 def _score_rows(outcome: Outcome, group: str, block: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
-    base = {"system": outcome.system, "gold_set": outcome.gold_set, "group": group, "n_reports": block["n_reports"]}
+    base = {"system": outcome.system, "gold_set": outcome.gold_set, "reference": outcome.reference, "group": group,
+            "n_reports": block["n_reports"], "rewards": outcome.scores["rewards"]}
     for metric in SCORE_METRICS:
         low, high = block["ci"].get(metric, (None, None))
         rows.append(base | {"metric": metric, "value": block[metric], "ci_low": low, "ci_high": high})
@@ -32,6 +38,11 @@ def _score_rows(outcome: Outcome, group: str, block: dict[str, Any]) -> list[dic
             rows.append(base | {"metric": f"{prefix}:{bucket}", "value": entry["f1"], "ci_low": low, "ci_high": high,
                                 "support": entry["support"]})
     return rows
+
+
+def cost_columns() -> tuple[str, ...]:
+    """The cost metrics of ``results.csv`` (the rest are scores)."""
+    return tuple(cost(Outcome("", "")))
 
 
 def cost(outcome: Outcome) -> dict[str, float | None]:
@@ -53,10 +64,11 @@ def results_frame(comparison: Comparison) -> pd.DataFrame:
         rows += _score_rows(outcome, "all", outcome.scores)
         for modality, block in outcome.scores["per_group"].get("modality", {}).items():
             rows += _score_rows(outcome, f"modality={modality}", block)
-        rows += [{"system": outcome.system, "gold_set": outcome.gold_set, "group": "all",
-                  "n_reports": outcome.scores["n_reports"], "metric": metric, "value": value}
+        rows += [{"system": outcome.system, "gold_set": outcome.gold_set, "reference": outcome.reference,
+                  "group": "all", "n_reports": outcome.scores["n_reports"], "metric": metric, "value": value}
                  for metric, value in cost(outcome).items() if value is not None]
-    columns = ["system", "gold_set", "group", "metric", "value", "ci_low", "ci_high", "n_reports", "support"]
+    columns = ["system", "gold_set", "reference", "group", "metric", "value", "ci_low", "ci_high", "n_reports",
+               "support", "rewards"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -74,14 +86,20 @@ def _markdown(frame: pd.DataFrame) -> str:
     return frame.to_markdown(index=False, disable_numparse=True) if not frame.empty else "(nothing)"
 
 
-def _headline_table(frame: pd.DataFrame, gold_set: str, group: str, systems: list[str]) -> pd.DataFrame:
+def _shown(system: str, references: set[str]) -> str:
+    """A system's name in a table: references are marked."""
+    return f"{system} (reference)" if system in references else system
+
+
+def _headline_table(frame: pd.DataFrame, gold_set: str, group: str, systems: list[str],
+                    references: set[str] = frozenset()) -> pd.DataFrame:
     rows = []
     for system in systems:
         chosen = frame[(frame.system == system) & (frame.gold_set == gold_set) & (frame.group == group)]
         by_metric = {row.metric: row for row in chosen.itertuples()}
         if not by_metric:
             continue
-        row = {"system": system}
+        row = {"system": _shown(system, references)}
         for metric in HEADLINE:
             entry = by_metric.get(metric)
             row[TITLES[metric]] = _cell(entry.value, entry.ci_low, entry.ci_high) if entry is not None else ""
@@ -89,7 +107,8 @@ def _headline_table(frame: pd.DataFrame, gold_set: str, group: str, systems: lis
     return pd.DataFrame(rows)
 
 
-def _modality_table(frame: pd.DataFrame, gold_set: str, systems: list[str]) -> pd.DataFrame:
+def _modality_table(frame: pd.DataFrame, gold_set: str, systems: list[str],
+                    references: set[str] = frozenset()) -> pd.DataFrame:
     chosen = frame[(frame.gold_set == gold_set) & frame.group.str.startswith("modality=")
                    & frame.metric.isin(["entity_f1", "relation_f1"])]
     rows = []
@@ -97,7 +116,7 @@ def _modality_table(frame: pd.DataFrame, gold_set: str, systems: list[str]) -> p
         mine = chosen[chosen.system == system]
         if mine.empty:
             continue
-        row = {"system": system}
+        row = {"system": _shown(system, references)}
         for group in sorted(mine.group.unique()):
             values = mine[mine.group == group].set_index("metric").value
             count = int(mine[mine.group == group].n_reports.iloc[0])
@@ -132,11 +151,34 @@ def _label_table(frame: pd.DataFrame, gold_set: str, systems: list[str]) -> pd.D
     return table.map(lambda value: _cell(value)).reset_index()
 
 
+def _reference_table(frame: pd.DataFrame, gold_set: str, systems: list[str], references: set[str]) -> pd.DataFrame:
+    """Per system (not a reference): each headline metric minus the best reference's on this gold set."""
+    chosen = frame[(frame.gold_set == gold_set) & (frame.group == "all") & frame.metric.isin(HEADLINE)]
+    values = chosen.pivot_table(index="system", columns="metric", values="value", aggfunc="first")
+    present = [name for name in references if name in values.index]
+    if not present:
+        return pd.DataFrame()
+    best = {metric: values.loc[present, metric].idxmax() for metric in HEADLINE if metric in values}
+    rows = [{"system": "best reference", **{TITLES[metric]: f"{values.loc[name, metric]:.3f} ({name})"
+                                            for metric, name in best.items()}}]
+    for system in systems:
+        if system in references or system not in values.index:
+            continue
+        rows.append({"system": system, **{TITLES[metric]: f"{values.loc[system, metric] - values.loc[name, metric]:+.3f}"
+                                          for metric, name in best.items()}})
+    return pd.DataFrame(rows)
+
+
+def _difference(row: dict[str, Any]) -> str:
+    interval = f" [{row['ci'][0]:+.3f}, {row['ci'][1]:+.3f}]" if "ci" in row else ""
+    return f"{row['difference']:+.3f}{interval}"
+
+
 def _significance_table(rows: list[dict[str, Any]], gold_set: str, samples: int) -> pd.DataFrame:
     chosen = [row for row in rows if row["gold_set"] == gold_set]
     floor = f"< {2 / samples:.2g}"  # no resample on the other side: p is below what the resamples can show
     return pd.DataFrame([{"A": row["system_a"], "B": row["system_b"], "metric": TITLES[row["metric"]],
-                          "A - B": f"{row['difference']:+.3f} [{row['ci'][0]:+.3f}, {row['ci'][1]:+.3f}]",
+                          "A - B": _difference(row),
                           "p": f"{row['p_value']:.3f}" if row["p_value"] > 0 else floor,
                           "significant": "yes" if row["p_value"] < 0.05 else "no"}
                          for row in chosen])
@@ -146,14 +188,25 @@ def markdown_report(comparison: Comparison, frame: pd.DataFrame) -> str:
     """``results.md``: per gold set, systems x metrics overall and per modality, cost, labels, tests."""
     experiment = comparison.experiment
     samples, confidence = experiment.bootstrap["samples"], experiment.bootstrap["confidence"]
+    test = ("paired bootstrap, two-sided" if experiment.significance == "bootstrap" else
+            f"paired approximate randomization, two-sided ({RANDOMIZATION_SHUFFLES:,} shuffles)")
     lines = [f"# {experiment.name}", "",
-             f"Experiment `{experiment.path.name}`. Values are micro-F1 / F1RadGraph with {confidence:.0%} "
-             f"bootstrap CIs ({samples} resamples of reports). Significance: paired bootstrap, two-sided.", ""]
-    systems = [spec.name for spec in experiment.systems]
+             f"Experiment `{experiment.path.name}`. Values are micro-F1 / F1RadGraph (rewards as scored by "
+             f"{experiment.rewards}) with {confidence:.0%} bootstrap CIs ({samples} resamples of reports). "
+             f"Significance: {test}.", ""]
+    systems, references = comparison.systems, comparison.references
     for gold_set, docs in comparison.gold.items():
         lines += [f"## Gold set `{gold_set}` ({len(docs)} reports)", "",
-                  _markdown(_headline_table(frame, gold_set, "all", systems)), ""]
-        modalities = _modality_table(frame, gold_set, systems)
+                  _markdown(_headline_table(frame, gold_set, "all", systems, references)), ""]
+        notes = [o for o in comparison.outcomes if o.gold_set == gold_set and o.note]
+        lines += [f"- `{o.system}`: {o.note}." for o in notes] + ([""] if notes else [])
+        against = _reference_table(frame, gold_set, systems, references)
+        if not against.empty:
+            lines += ["### Against the best reference (system minus reference)", "",
+                      "The best reference per metric is the reference row that scores highest on it; a reference "
+                      "reads as a ceiling: how far humans (or a second model) agree.", "",
+                      _markdown(against), ""]
+        modalities = _modality_table(frame, gold_set, systems, references)
         if len(modalities.columns) > 2:  # more than one modality
             lines += ["### Per modality (entity F1 / relation F1)", "", _markdown(modalities), ""]
         lines += ["### Cost", "", _markdown(_cost_table(comparison, gold_set)), "",
@@ -174,11 +227,13 @@ def write_results(comparison: Comparison) -> pd.DataFrame:
     frame = results_frame(comparison)
     write_atomic(out / "results.csv", frame.to_csv(index=False))
     write_atomic(out / "results.md", markdown_report(comparison, frame))
-    significance = pd.DataFrame([{**{k: v for k, v in row.items() if k != "ci"}, "ci_low": row["ci"][0],
-                                  "ci_high": row["ci"][1], "significant": row["p_value"] < 0.05}
+    significance = pd.DataFrame([{**{k: v for k, v in row.items() if k != "ci"}, "ci_low": row.get("ci", [None])[0],
+                                  "ci_high": row.get("ci", [None, None])[1], "significant": row["p_value"] < 0.05,
+                                  "rewards": comparison.experiment.rewards}
                                  for row in comparison.significance])
     write_atomic(out / "significance.csv", significance.to_csv(index=False))
     write_atomic(out / "diffs.jsonl", "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in comparison.diffs))
+    write_atomic(out / "per_report.csv", pd.DataFrame(comparison.per_report, columns=PER_REPORT_COLUMNS).to_csv(index=False))
     failures = {f"{o.system}/{o.gold_set}": o.error for o in comparison.outcomes if o.error}
     write_json(out / "failures.json", failures)
     write_plots(frame, out / "plots")

@@ -261,7 +261,8 @@ def radgraph_system(model: str = DEFAULT_RADGRAPH_MODEL, cache_dir: str | None =
 @dataclass
 class SystemContext:
     """What building a system may need besides its config: the loaded engines to share, the exemplar
-    pool (read on first use), and where ``compare`` trains span models (``work_dir``)."""
+    pool (read on first use), where ``compare`` trains span models (``work_dir``), and the gold set a
+    system is built for (a predictions folder holds one file per gold set)."""
 
     pool: BackendPool = field(default_factory=BackendPool)
     examples_source: str | Path | None = None
@@ -269,6 +270,8 @@ class SystemContext:
     loaded_examples: list[Document] | None = None
     work_dir: Path | None = None
     log: Callable[[str], None] = print
+    gold_set: str | None = None  # the gold set the system is built for (compare), and its report ids
+    gold_ids: frozenset[str] | None = None
 
     def examples(self) -> list[Document]:
         if self.loaded_examples is None:
@@ -334,7 +337,9 @@ SYSTEM_TYPES = Registry("system type", {
     "llm": "llmgraph.extractor:ExtractionConfig",
     "span": "llmgraph.systems:SpanSystemConfig",
     "radgraph": "llmgraph.systems:RadGraphSystemConfig",
+    "predictions": "llmgraph.prediction_files:PredictionsSystemConfig",
 })
+RUNNABLE_TYPES = ("llm", "span", "radgraph")  # the kinds ``llmgraph extract`` runs (predictions are made elsewhere)
 
 
 def system_config(kind: str, settings: dict[str, Any]) -> Any:

@@ -30,6 +30,29 @@ def rewards() -> ModuleType:
     return module
 
 
+# The radgraph repository's main branch since its PR #15 (commit b5ab8d0, "Fix case-sensitivity bug in
+# simple, partial, and complete reward calculations"): its published diff, as (line before, line after,
+# times), applied to the 0.1.18 source it was made on. Every entity's tokens are lower-cased.
+MAIN_BRANCH_DIFF = (
+    ('candidate.append((entity["tokens"], entity["label"]))',
+     'candidate.append((entity["tokens"].lower(), entity["label"]))', 3),
+    ('candidate.append((entity["tokens"], entity["label"], True))',
+     'candidate.append((entity["tokens"].lower(), entity["label"], True))', 1),
+)
+
+
+@cache
+def rewards_main() -> ModuleType:
+    """``radgraph/rewards.py`` of the repository's main branch: the 0.1.18 file with PR #15's diff applied."""
+    source = (package_dir() / "rewards.py").read_text()
+    for before, after, times in MAIN_BRANCH_DIFF:
+        assert source.count(before) == times, f"radgraph 0.1.18's rewards.py is not the file PR #15 changed: {before}"
+        source = source.replace(before, after)
+    module = ModuleType("radgraph_rewards_main")
+    exec(compile(source, "radgraph/rewards.py (main branch)", "exec"), module.__dict__)
+    return module
+
+
 @cache
 def xl_preprocess():
     """``radgraph.utils.radgraph_xl_preprocess_report``, extracted from its source."""

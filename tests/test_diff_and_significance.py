@@ -5,12 +5,13 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from llmgraph.diff import document_diff
 from llmgraph.document import Document, Entity, Relation
 from llmgraph.formats import read_radgraph
-from llmgraph.metrics import HEADLINE, paired_bootstrap, report_counts
+from llmgraph.metrics import HEADLINE, evaluate, paired_bootstrap, paired_randomization, report_counts
 from llmgraph.prompting import sample_gold_path
 
 GOLD = read_radgraph(sample_gold_path())
@@ -97,3 +98,41 @@ def test_close_systems_are_not_called_different():
     test = paired_bootstrap(GOLD, first, second, samples=500)["entity_f1"]
     assert 0 < test["difference"] < 0.03
     assert test["ci"][0] <= test["difference"] <= test["ci"][1]
+
+
+def test_randomization_of_a_system_against_itself_and_against_gold():
+    preds = [perturbed(doc, random.Random(1)) for doc in GOLD]
+    same = paired_randomization(GOLD, preds, preds, samples=200)
+    assert set(same) == set(HEADLINE)
+    assert all(test["difference"] == 0 and test["p_value"] == 1 for test in same.values())
+    empty = [replace(doc, entities=[], relations=[]) for doc in GOLD]
+    forward = paired_randomization(GOLD, GOLD, empty, samples=999, seed=3)
+    backward = paired_randomization(GOLD, empty, GOLD, samples=999, seed=3)
+    for metric in HEADLINE:
+        assert forward[metric]["difference"] == pytest.approx(1.0)
+        assert forward[metric]["p_value"] == pytest.approx(1 / 1000)  # no shuffle is as far apart as gold vs empty
+        assert backward[metric]["p_value"] == forward[metric]["p_value"]
+
+
+def test_randomization_equals_a_shuffle_by_shuffle_recount_with_the_same_draws():
+    """The vectorised test against a plain loop: each shuffle swaps the two systems' graphs of the reports
+    drawn < 1/2 (numpy's stream, seeded, drawn shuffle-major) and scores both lists with ``evaluate``."""
+    rng = random.Random(11)
+    first = [perturbed(doc, rng) for doc in GOLD]
+    second = [perturbed(doc, rng) for doc in GOLD]
+    samples, seed = 60, 9
+    fast = paired_randomization(GOLD, first, second, samples=samples, seed=seed)
+    draws = np.random.default_rng(seed).random((samples, len(GOLD))) < 0.5
+    observed = {m: evaluate(GOLD, first, samples=0)[m] - evaluate(GOLD, second, samples=0)[m] for m in HEADLINE}
+    extreme = dict.fromkeys(HEADLINE, 0)
+    for swap in draws:
+        a = [s if flip else f for f, s, flip in zip(first, second, swap)]
+        b = [f if flip else s for f, s, flip in zip(first, second, swap)]
+        scores_a, scores_b = evaluate(GOLD, a, samples=0), evaluate(GOLD, b, samples=0)
+        for m in HEADLINE:
+            extreme[m] += abs(scores_a[m] - scores_b[m]) >= abs(observed[m]) - 1e-12
+    for m in HEADLINE:
+        assert fast[m]["difference"] == pytest.approx(observed[m], abs=1e-12)
+        assert fast[m]["p_value"] == (extreme[m] + 1) / (samples + 1), m
+    assert fast == paired_randomization(GOLD, first, second, samples=samples, seed=seed)  # seeded
+    assert 0 < min(test["p_value"] for test in fast.values()) < 1

@@ -62,7 +62,7 @@ systems:
 @pytest.mark.parametrize("body, message", [
     ("systems: [{name: a, promt: zero-shot}]", "systems[0]: unknown key 'promt'"),
     ("systems: [{name: a, backend: llama}]", "systems[0].backend: unknown value 'llama' (expected one of vllm, transformers, openai)"),
-    ("systems: [{name: a, type: spam}]", "systems[0].type: unknown system type 'spam' (expected one of llm, span, radgraph)"),
+    ("systems: [{name: a, type: spam}]", "systems[0].type: unknown system type 'spam' (expected one of llm, span, radgraph, predictions)"),
     ("systems: [{name: a, type: span}]", "systems[0]: needs exactly one of 'model' or 'train'"),
     ("systems: [{name: a, type: span, model: m, train: {synth: 9}}]", "systems[0]: give only one of 'model' or 'train'"),
     ("systems: [{name: a, type: span, model: m, batchsize: 3}]", "systems[0]: unknown key 'batchsize'"),
@@ -338,7 +338,7 @@ def test_every_numeric_setting_of_the_schema_has_a_lower_bound():
     ("systems: [{name: a, " + "k" * 1000 + ": 1}]", "systems[0]: unknown key 'kkk", "kkk'"),
     ("systems: [{name: " + "n" * 100_000 + "}]", "systems[0].name: 'nnn", "nnn' is too long"),
     ("systems: [{name: a, type: " + "t" * 100_000 + "}]", "systems[0].type: unknown system type 'ttt",
-     "(expected one of llm, span, radgraph)"),
+     "(expected one of llm, span, radgraph, predictions)"),
 ])
 def test_values_echoed_in_errors_are_shortened(tmp_path, body, start, end):
     path = write(tmp_path, GOLD + body + "\n")
@@ -366,7 +366,7 @@ def test_the_schema_and_the_typed_configs_have_the_same_keys_and_defaults():
 
     definitions = load_schema("experiment.schema.json")["$defs"]
     where = {"llm": definitions["llm_properties"], "span": definitions["span_system"],
-             "radgraph": definitions["radgraph_system"]}
+             "radgraph": definitions["radgraph_system"], "predictions": definitions["predictions_system"]}
     assert set(where) == set(SYSTEM_TYPES)
     for kind, definition in where.items():
         config = SYSTEM_TYPES.load(kind)
@@ -383,7 +383,7 @@ def test_an_unknown_setting_or_system_type_is_one_line_naming_the_choices():
 
     with pytest.raises(InputError, match=r"'temprature': not a setting of llm systems \(expected backend, model"):
         system_config("llm", {"temprature": 0})
-    with pytest.raises(InputError, match=r"unknown system type 'gpt' \(expected one of llm, span, radgraph\)"):
+    with pytest.raises(InputError, match=r"unknown system type 'gpt' \(expected one of llm, span, radgraph, predictions\)"):
         system_config("gpt", {})
     with pytest.raises(InputError, match="needs a model folder"):
         system_config("span", {})

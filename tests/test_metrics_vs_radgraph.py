@@ -10,8 +10,8 @@ import pytest
 from llmgraph.document import Document, Entity, Relation
 from llmgraph.formats import document_to_raw
 from llmgraph.labels import RADGRAPH_LABELS, RELATION_TYPES, XL_LABELS
-from llmgraph.metrics import REWARD_LEVELS, compute_reward, evaluate
-from radgraph_reference import rewards
+from llmgraph.metrics import REWARD_LEVELS, compute_reward, evaluate, evaluate_files
+from radgraph_reference import rewards, rewards_main
 
 WORDS = ["effusion", "Effusion", "pleural", "left", "Left", "small", "lung", "opacity", "pneumonia",
          "edema", "mild", "no", ".", "tube", "carina", "2", "cm", "above"]
@@ -103,3 +103,43 @@ def test_hand_computed_example_rewards():
     assert compute_reward(hyp, ref, "simple") == 1.0
     assert compute_reward(hyp, ref, "partial") == 1.0
     assert compute_reward(hyp, ref, "complete") == rewards().compute_reward(hyp, ref, "complete") == pytest.approx(2 / 3)
+
+
+def test_both_reward_versions_equal_their_upstream_code_where_case_decides():
+    """radgraph-0.1.18 equals the PyPI package and radgraph-main the repository's main branch on thousands
+    of pairs whose entities repeat a word in other case ("Effusion" ... "effusion"), where they differ."""
+    rng = random.Random(23)
+    upstream = {"radgraph-0.1.18": rewards(), "radgraph-main": rewards_main()}
+    differing = 0
+    mixed = ["Effusion", "effusion", "Left", "left", "Opacity", "opacity", "Edema", "edema", "."]
+    for index in range(3000):
+        text = " ".join(rng.choice(mixed) for _ in range(rng.randint(2, 12)))
+        gold = random_document(rng, str(index), text)
+        pred = perturbed(rng, gold) if rng.random() < 0.5 else random_document(rng, str(index), gold.text)
+        hyp_raw, ref_raw = document_to_raw(pred), document_to_raw(gold)
+        ours = {}
+        for version, module in upstream.items():
+            ours[version] = tuple(compute_reward(hyp_raw, ref_raw, level, version)
+                                  for level in ("simple", "partial", "complete"))
+            assert ours[version] == module.compute_reward(hyp_raw, ref_raw, "all"), (version, hyp_raw, ref_raw)
+        differing += ours["radgraph-0.1.18"] != ours["radgraph-main"]
+    assert differing > 200  # the two versions really differ on these pairs
+
+
+def test_evaluate_scores_the_chosen_reward_version_and_names_it(tmp_path):
+    from llmgraph.formats import write_radgraph
+
+    rng = random.Random(5)
+    gold = [random_document(rng, f"r{i}") for i in range(300)]
+    pred = [random_document(rng, doc.id, doc.text) for doc in gold]
+    write_radgraph(gold, tmp_path / "gold.json")
+    write_radgraph(pred, tmp_path / "pred.json")
+    for version, module in (("radgraph-0.1.18", rewards()), ("radgraph-main", rewards_main())):
+        for result in (evaluate(gold, pred, samples=0, rewards=version),
+                       evaluate_files(tmp_path / "gold.json", tmp_path / "pred.json", samples=0, rewards=version)):
+            assert result["rewards"] == version
+            for name, level in REWARD_LEVELS.items():
+                expected = np.mean([module.compute_reward(document_to_raw(p), document_to_raw(g), level)
+                                    for g, p in zip(gold, pred)])
+                assert result[name] == pytest.approx(expected, abs=1e-12), (version, name)
+    assert evaluate(gold, pred, samples=0)["rg_e"] != evaluate(gold, pred, samples=0, rewards="radgraph-main")["rg_e"]

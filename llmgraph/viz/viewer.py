@@ -161,15 +161,19 @@ def write_viewer(path: str | Path, pred: list[Document], gold: list[Document] | 
 
 
 def write_comparison_viewers(comparison: Comparison) -> list[Path]:
-    """``OUTDIR/viewer/SYSTEM__GOLDSET.html`` for every system that was scored, in the labels it was scored in."""
+    """``OUTDIR/viewer/SYSTEM__GOLDSET.html`` for every system that was scored, in the labels it was scored in
+    (SYSTEM as its folder under ``systems/``; a reference's title says it is one)."""
+    from llmgraph.compare import folder_name
+
     written = []
     for outcome in comparison.outcomes:
         if outcome.scores is None:
             continue
         label_set = outcome.scores["label_set"]
-        path = comparison.out_dir / "viewer" / f"{outcome.system}__{outcome.gold_set}.html"
+        path = comparison.out_dir / "viewer" / f"{folder_name(outcome.system)}__{outcome.gold_set}.html"
+        shown = f"{outcome.system} (reference)" if outcome.reference else outcome.system
         write_viewer(path, read_radgraph(outcome.predictions), comparison.gold[outcome.gold_set],
-                     LabelSet(label_set) if label_set else None, title=f"{outcome.system} on {outcome.gold_set}",
+                     LabelSet(label_set) if label_set else None, title=f"{shown} on {outcome.gold_set}",
                      sources=f"predictions {outcome.predictions}, gold set {outcome.gold_set}")
         written.append(path)
     return written
