@@ -22,6 +22,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from llmgraph import __version__
 from llmgraph.backends import BACKENDS
+from llmgraph.backends.batch_file import TARGETS as BATCH_TARGETS
 from llmgraph.document import Document
 from llmgraph.errors import InputError
 from llmgraph.finetune.train import DTYPES as TRAINING_DTYPES
@@ -311,6 +312,28 @@ def _build_system(kind: SystemType, settings: dict[str, Any], examples: Path | N
 
 
 
+# Options that extract and batch requests share (typer reads the same declaration for both).
+OPTION_TEXT_COLUMN = typer.Option(None, "--text-column", help="Report text column of a .csv/.jsonl (default: report, text or report_text).", rich_help_panel=INPUT)
+OPTION_ID_COLUMN = typer.Option(None, "--id-column", help="Report id column of a .csv/.jsonl (default: id, report_id or study_id; else the row number).", rich_help_panel=INPUT)
+OPTION_MODALITY = typer.Option(None, "--modality", help="Modality of every report (CXR, CT, MR, US, ...).", rich_help_panel=INPUT)
+OPTION_SECTIONS = typer.Option(None, "--sections", help="Keep only these sections, e.g. findings,impression.", rich_help_panel=INPUT)
+OPTION_TXT_LAYOUT = typer.Option(TxtLayout.AUTO, "--txt-layout", help="A .txt file holds one report per line, reports separated by blank lines, or either (detected, with a note).", rich_help_panel=INPUT)
+OPTION_LABELER = _labeler_option(INPUT)
+OPTION_PROMPT = typer.Option(None, "--prompt", help="A shipped prompt (zero-shot, few-shot, guideline, finetuned) or the path of a .j2 file (default: few-shot; for a model from train-llm, the prompt it was trained on).", rich_help_panel=PROMPT)
+OPTION_SHOTS = typer.Option(None, "--shots", min=0, help="Exemplars per report, 0 for none (default: 3; for a model from train-llm, 0).", rich_help_panel=PROMPT)
+OPTION_EXAMPLES = typer.Option(None, "--examples", metavar="FILE", help="Gold RadGraph file to draw exemplars from (default: the sample gold set).", rich_help_panel=PROMPT)
+OPTION_EXEMPLARS = typer.Option(None, "--exemplars", help="A fixed seeded draw, or the nearest by word overlap (default: fixed).", rich_help_panel=PROMPT)
+OPTION_LABELS = typer.Option(None, "--labels", help="Label set the model uses (default: radgraph; for a model from train-llm, its own).", rich_help_panel=PROMPT)
+OPTION_GRAMMAR = typer.Option(None, "--grammar", help="report: a grammar per report; json: the static schema; none: free text (default: report).", rich_help_panel=DECODING)
+OPTION_MAX_TOKENS = typer.Option(None, "--max-tokens", min=1, help="Generation budget per report, one retry at twice it when an answer is cut; a full graph of a 60-word report is about 650 tokens (default: 1024).", rich_help_panel=DECODING)
+OPTION_MAX_ENTITIES = typer.Option(None, "--max-entities", min=1, help="Bound of the entity list under --grammar json (default: 60).", rich_help_panel=DECODING)
+OPTION_CHUNK_WORDS = typer.Option(None, "--chunk-words", min=0, max=1_000_000, help="Reports longer than this many words are extracted in chunks of whole sentences within a section, generated together and merged (default: 30 words, fewer when a graph of 30 would not fit in --max-tokens; 0: whole reports).", rich_help_panel=DECODING)
+OPTION_TEMPERATURE = typer.Option(None, "--temperature", min=0.0, help="Sampling temperature, 0 for greedy (default: 0).", rich_help_panel=DECODING)
+OPTION_SEED = typer.Option(None, "--seed", min=0, max=2**32 - 1, help="Sampling seed (default: 0).", rich_help_panel=DECODING)
+OPTION_FUZZY = typer.Option(None, "--fuzzy", metavar="", help="Also ground entity texts by a bounded fuzzy match.", rich_help_panel=DECODING)
+OPTION_GRAMMAR_BACKEND = typer.Option(None, "--grammar-backend", help="vLLM's structured-output backend, of the engine or of the vLLM servers (--backend openai); the grammar's dialect follows it (default: guidance).", rich_help_panel=DECODING)
+
+
 @app.command(cls=Command)
 def extract(
     source: Path = typer.Argument(..., metavar="INPUT", help="Reports: .txt, .csv, .jsonl, or RadGraph JSON (ids kept, annotations ignored)."),
@@ -318,30 +341,30 @@ def extract(
     gold: Optional[Path] = typer.Option(None, "--gold", metavar="FILE", help="Score the output against this gold file when done (checked first).", rich_help_panel=OUTPUT),
     strict: bool = _flag("Exit with 1 when any report failed.", "--strict", panel=OUTPUT),
     quiet: bool = _flag("No progress bar.", "--quiet", "-q", panel=OUTPUT),
-    text_column: Optional[str] = typer.Option(None, "--text-column", help="Report text column of a .csv/.jsonl (default: report, text or report_text).", rich_help_panel=INPUT),
-    id_column: Optional[str] = typer.Option(None, "--id-column", help="Report id column of a .csv/.jsonl (default: id, report_id or study_id; else the row number).", rich_help_panel=INPUT),
-    modality: Optional[str] = typer.Option(None, "--modality", help="Modality of every report (CXR, CT, MR, US, ...).", rich_help_panel=INPUT),
-    sections: Optional[str] = typer.Option(None, "--sections", help="Keep only these sections, e.g. findings,impression.", rich_help_panel=INPUT),
-    txt_layout: TxtLayout = typer.Option(TxtLayout.AUTO, "--txt-layout", help="A .txt file holds one report per line, reports separated by blank lines, or either (detected, with a note).", rich_help_panel=INPUT),
-    labeler: Optional[str] = _labeler_option(INPUT),
+    text_column: Optional[str] = OPTION_TEXT_COLUMN,
+    id_column: Optional[str] = OPTION_ID_COLUMN,
+    modality: Optional[str] = OPTION_MODALITY,
+    sections: Optional[str] = OPTION_SECTIONS,
+    txt_layout: TxtLayout = OPTION_TXT_LAYOUT,
+    labeler: Optional[str] = OPTION_LABELER,
     shard: Optional[str] = typer.Option(None, "--shard", metavar="I/N", help="Only the reports of shard I of N (by a hash of the id; I from 0), for job arrays.", rich_help_panel=INPUT),
     kind: SystemType = typer.Option(SystemType.LLM, "--type", help="llm: an LLM, through --backend; span: a model from train-span (--model DIR); radgraph: a model of the radgraph package (--model NAME).", rich_help_panel=SYSTEM),
     backend: Optional[Backend] = typer.Option(None, "--backend", help="The LLM engine: vllm, transformers or openai (a server) (default: vllm if installed, else transformers).", rich_help_panel=SYSTEM),
     model: Optional[str] = typer.Option(None, "--model", help="LLM: a local HF folder (a train-llm folder or LoRA adapter too), .gguf file, hub-cache id or served model (default: the embedded SmolLM2-135M). span: the train-span folder. radgraph: radgraph, radgraph-xl, modern-radgraph-xl or echograph.", rich_help_panel=SYSTEM),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Reports per backend call (default: the backend's: 512 for vLLM on a GPU, 4 x --concurrency x servers for --backend openai, else 32; chunks of long reports count apart).", rich_help_panel=SYSTEM),
-    prompt: Optional[str] = typer.Option(None, "--prompt", help="A shipped prompt (zero-shot, few-shot, guideline, finetuned) or the path of a .j2 file (default: few-shot; for a model from train-llm, the prompt it was trained on).", rich_help_panel=PROMPT),
-    shots: Optional[int] = typer.Option(None, "--shots", min=0, help="Exemplars per report, 0 for none (default: 3; for a model from train-llm, 0).", rich_help_panel=PROMPT),
-    examples: Optional[Path] = typer.Option(None, "--examples", metavar="FILE", help="Gold RadGraph file to draw exemplars from (default: the sample gold set).", rich_help_panel=PROMPT),
-    exemplars: Optional[Exemplars] = typer.Option(None, "--exemplars", help="A fixed seeded draw, or the nearest by word overlap (default: fixed).", rich_help_panel=PROMPT),
-    labels: Optional[LabelSet] = typer.Option(None, "--labels", help="Label set the model uses (default: radgraph; for a model from train-llm, its own).", rich_help_panel=PROMPT),
-    grammar: Optional[GrammarMode] = typer.Option(None, "--grammar", help="report: a grammar per report; json: the static schema; none: free text (default: report).", rich_help_panel=DECODING),
-    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1, help="Generation budget per report, one retry at twice it when an answer is cut; a full graph of a 60-word report is about 650 tokens (default: 1024).", rich_help_panel=DECODING),
-    max_entities: Optional[int] = typer.Option(None, "--max-entities", min=1, help="Bound of the entity list under --grammar json (default: 60).", rich_help_panel=DECODING),
-    chunk_words: Optional[int] = typer.Option(None, "--chunk-words", min=0, max=1_000_000, help="Reports longer than this many words are extracted in chunks of whole sentences within a section, generated together and merged (default: 30 words, fewer when a graph of 30 would not fit in --max-tokens; 0: whole reports).", rich_help_panel=DECODING),
-    temperature: Optional[float] = typer.Option(None, "--temperature", min=0.0, help="Sampling temperature, 0 for greedy (default: 0).", rich_help_panel=DECODING),
-    seed: Optional[int] = typer.Option(None, "--seed", min=0, max=2**32 - 1, help="Sampling seed (default: 0).", rich_help_panel=DECODING),
-    fuzzy: Optional[bool] = typer.Option(None, "--fuzzy", metavar="", help="Also ground entity texts by a bounded fuzzy match.", rich_help_panel=DECODING),
-    grammar_backend: Optional[GrammarBackend] = typer.Option(None, "--grammar-backend", help="vLLM's structured-output backend, of the engine or of the vLLM servers (--backend openai); the grammar's dialect follows it (default: guidance).", rich_help_panel=DECODING),
+    prompt: Optional[str] = OPTION_PROMPT,
+    shots: Optional[int] = OPTION_SHOTS,
+    examples: Optional[Path] = OPTION_EXAMPLES,
+    exemplars: Optional[Exemplars] = OPTION_EXEMPLARS,
+    labels: Optional[LabelSet] = OPTION_LABELS,
+    grammar: Optional[GrammarMode] = OPTION_GRAMMAR,
+    max_tokens: Optional[int] = OPTION_MAX_TOKENS,
+    max_entities: Optional[int] = OPTION_MAX_ENTITIES,
+    chunk_words: Optional[int] = OPTION_CHUNK_WORDS,
+    temperature: Optional[float] = OPTION_TEMPERATURE,
+    seed: Optional[int] = OPTION_SEED,
+    fuzzy: Optional[bool] = OPTION_FUZZY,
+    grammar_backend: Optional[GrammarBackend] = OPTION_GRAMMAR_BACKEND,
     endpoints: Optional[list[str]] = typer.Option(None, "--endpoint", "--url", metavar="URL", help="An OpenAI-compatible server (default http://127.0.0.1:8000/v1); repeat it to spread requests over several, with failover.", rich_help_panel=SERVER),
     concurrency: Optional[int] = typer.Option(None, "--concurrency", min=1, help="Requests in flight per server (default: 16).", rich_help_panel=SERVER),
     retry_failed: bool = _flag("Run the reports that failed in an earlier run of this output again.", "--retry-failed", panel=RESUME),
@@ -409,6 +432,91 @@ def _print_run_summary(summary, manifest: dict, output: Path) -> None:  # noqa: 
         typer.echo(f"  {output}.partial.jsonl: skipped {len(summary.unreadable_lines)} unreadable line(s) "
                    f"(line {lines}); their reports ran again", err=True)
     _print_skipped(summary.errors, f"(all in {output}.manifest.json)")
+
+
+batch_app = typer.Typer(cls=Commands, no_args_is_help=True,
+                        help="Extraction through OpenAI Batch files: vllm run-batch, or a hosted batch API.")
+app.add_typer(batch_app, name="batch")
+BatchTarget = Enum("BatchTarget", {name.upper(): name for name in BATCH_TARGETS}, type=str)
+
+
+@batch_app.command("requests", cls=Command)
+def batch_requests(
+    source: Path = typer.Argument(..., metavar="INPUT", help="Reports: .txt, .csv, .jsonl, or RadGraph JSON."),
+    output: Path = typer.Option(..., "-o", "--output", metavar="FILE", help="Where to write the requests (.jsonl); its manifest goes next to it.", rich_help_panel=OUTPUT),
+    target: BatchTarget = typer.Option(BatchTarget.VLLM, "--target", help="vllm: vllm run-batch or a vLLM server (the per-report grammar goes in each request); openai: a hosted batch API (--grammar json, as response_format).", rich_help_panel=SYSTEM),
+    model: Optional[str] = typer.Option(None, "--model", help="The model: a local folder (written into the requests as its path, which vllm run-batch --model DIR serves), or the hosted model's name (default: the embedded SmolLM2-135M).", rich_help_panel=SYSTEM),
+    served_model: Optional[str] = typer.Option(None, "--served-model", help="The model name the requests carry, if not --model's (vllm run-batch --served-model-name, a LoRA module's name).", rich_help_panel=SYSTEM),
+    text_column: Optional[str] = OPTION_TEXT_COLUMN,
+    id_column: Optional[str] = OPTION_ID_COLUMN,
+    modality: Optional[str] = OPTION_MODALITY,
+    sections: Optional[str] = OPTION_SECTIONS,
+    txt_layout: TxtLayout = OPTION_TXT_LAYOUT,
+    labeler: Optional[str] = OPTION_LABELER,
+    prompt: Optional[str] = OPTION_PROMPT,
+    shots: Optional[int] = OPTION_SHOTS,
+    examples: Optional[Path] = OPTION_EXAMPLES,
+    exemplars: Optional[Exemplars] = OPTION_EXEMPLARS,
+    labels: Optional[LabelSet] = OPTION_LABELS,
+    grammar: Optional[GrammarMode] = OPTION_GRAMMAR,
+    max_tokens: Optional[int] = OPTION_MAX_TOKENS,
+    max_entities: Optional[int] = OPTION_MAX_ENTITIES,
+    chunk_words: Optional[int] = OPTION_CHUNK_WORDS,
+    temperature: Optional[float] = OPTION_TEMPERATURE,
+    seed: Optional[int] = OPTION_SEED,
+    fuzzy: Optional[bool] = OPTION_FUZZY,
+    grammar_backend: Optional[GrammarBackend] = OPTION_GRAMMAR_BACKEND,
+) -> None:
+    """Write one OpenAI Batch request per report (per chunk of a long report; custom_id: the report id, or ID#N).
+
+    Run the file with vllm run-batch (or a hosted batch API), then turn its results into graphs with llmgraph batch results. Answers cut off at --max-tokens are not retried: give a budget that fits.
+    """
+    from llmgraph.batch_files import write_requests
+
+    given = {key: value for key, value in locals().items() if key in LLM_OPTIONS and value is not None}
+    settings = _system_settings(SystemType.LLM, model, None, given)
+    check_output(output, [source, examples], suffixes=(".jsonl",))
+    manifest = write_requests(source, output, settings, _report_options(text_column, id_column, modality, sections,
+                                                                       txt_layout),
+                              labeler, examples, target.value, served_model)
+    counts = manifest["counts"]
+    typer.echo(f"{manifest['requests']['count']} requests for {counts['reports'] - len(manifest['errors'])}/"
+               f"{counts['reports']} reports written to {output} (model {manifest['model']}; manifest "
+               f"{output.name}.manifest.json)", err=True)
+    _print_skipped(manifest["errors"], "(no request written; all in the manifest)")
+
+
+@batch_app.command("results", cls=Command)
+def batch_results(
+    requests: Path = typer.Argument(..., metavar="REQUESTS", help="The requests file written by llmgraph batch requests (its manifest next to it)."),
+    results: Path = typer.Argument(..., metavar="RESULTS", help="The batch results (.jsonl: vllm run-batch's output, or a hosted API's output and error files concatenated)."),
+    output: Path = typer.Option(..., "-o", "--output", metavar="FILE", help="Where to write the RadGraph JSON (.json or .jsonl).", rich_help_panel=OUTPUT),
+    source: Optional[Path] = typer.Option(None, "--input", metavar="FILE", help="The reports, if no longer where the manifest says (checked by SHA-256).", rich_help_panel=INPUT),
+    gold: Optional[Path] = typer.Option(None, "--gold", metavar="FILE", help="Score the output against this gold file when done.", rich_help_panel=OUTPUT),
+    strict: bool = _flag("Exit with 1 when any report failed.", "--strict", panel=OUTPUT),
+    quiet: bool = _flag("No progress bar.", "--quiet", "-q", panel=OUTPUT),
+    retry_failed: bool = _flag("Ground the reports that failed in an earlier run of this output again (e.g. with a results file of re-submitted requests).", "--retry-failed", panel=RESUME),
+    restart: bool = _flag("Throw away an earlier partial run of this output and start over.", "--restart", panel=RESUME),
+    force: bool = _flag("Write even if the output's lock says another run is writing it.", "--force", panel=RESUME),
+) -> None:
+    """Parse and ground batch results into RadGraph JSON and a manifest, as llmgraph extract writes them.
+
+    Failed lines, requests without a line and answers that do not ground are per-report errors in the manifest; a results line of another requests file is refused.
+    """
+    from llmgraph.batch_files import run_results
+
+    check_output(output, [requests, results, source, gold])
+    gold_docs = read_radgraph(gold) if gold is not None else None
+    summary, manifest = run_results(requests, results, output, source, quiet=quiet,
+                                    resume={"retry_failed": retry_failed, "force": force, "restart": restart})
+    _print_run_summary(summary, manifest, output)
+    if gold_docs is not None:
+        try:
+            _print_evaluation(evaluate_documents(gold_docs, read_radgraph(output)))
+        except InputError as error:
+            raise error.at(output) from None
+    if strict and summary.errors:
+        raise typer.Exit(1)
 
 
 @app.command(cls=Command)

@@ -302,7 +302,7 @@ class Extractor:
         examples = self.exemplars_for(doc) if examples is None else examples
         messages = self.prompt.render(doc, self.config.labels, examples)
         constraint = constraint_for(doc, self.config.grammar, self.config.label_names(), self.config.max_entities)
-        return GenerationRequest(messages, constraint, max_tokens)
+        return GenerationRequest(messages, constraint, max_tokens, key=doc.id)
 
     def run(self, docs: Iterable[Document]) -> ExtractionRun:
         """Extract every document; per-report failures are recorded, never raised."""
@@ -364,8 +364,9 @@ class Extractor:
         run.seconds["prompt_and_grammar"] += time.perf_counter() - started
         started = time.perf_counter()
         generations = self.backend.generate(requests)
-        # One retry with twice the budget for answers cut off at max_tokens.
-        cut = [i for i, g in enumerate(generations) if g.finish_reason == "length"]
+        # One retry with twice the budget for answers cut off at max_tokens (where the backend can be asked again).
+        retry = getattr(self.backend, "retries_for_length", True)
+        cut = [i for i, g in enumerate(generations) if g.finish_reason == "length"] if retry else []
         if cut:
             budget = 2 * self.config.decoding.max_tokens
             retried = self.backend.generate([replace(requests[i], max_tokens=budget) for i in cut])
@@ -381,8 +382,8 @@ class Extractor:
                 outcome[id(chunk)] = generation.error or "generation failed"
                 continue
             if generation.finish_reason == "length":
-                outcome[id(chunk)] = ("answer cut off at max_tokens (after one retry with twice the budget); "
-                                      f"it ended: {generation.text[-80:]!r}")
+                how = "after one retry with twice the budget" if retry else "no retry: raise max_tokens"
+                outcome[id(chunk)] = f"answer cut off at max_tokens ({how}); it ended: {generation.text[-80:]!r}"
                 continue
             try:
                 output = parse_output(generation.text, self.schema)

@@ -138,8 +138,10 @@ class LLMSystem:
     """
 
     def __init__(self, config: ExtractionConfig, examples: list[Document], pool: BackendPool | None = None,
-                 examples_source: str | Path | None = None, training_seconds: float | None = None):
-        """``training_seconds``: when the model was fine-tuned for this run (``compare``), for its cost."""
+                 examples_source: str | Path | None = None, training_seconds: float | None = None,
+                 backend: Backend | None = None):
+        """``training_seconds``: when the model was fine-tuned for this run (``compare``), for its cost;
+        ``backend``: one built already (batch files), instead of the config's from the pool."""
         check_exemplar_pool(config.shots, examples, examples_source)
         self.training_seconds = training_seconds
         self.config = replace(config, backend=config.backend_name())
@@ -150,6 +152,7 @@ class LLMSystem:
         self.prompt = PromptTemplate.load(config.prompt)
         self.model_files = model_files_fingerprint(config.model)
         self.extractor: Extractor | None = None
+        self.backend = backend
         self.load_seconds = 0.0
         self.run = new_run()
 
@@ -163,8 +166,8 @@ class LLMSystem:
 
     def stream(self, docs: Iterable[Document]) -> Iterator[Batch]:
         if self.extractor is None:
-            backend, self.load_seconds = self.pool.get(self.config.backend, self.config.model, self.config.decoding,
-                                                       self.config.backend_options())
+            backend, self.load_seconds = (self.backend, 0.0) if self.backend is not None else \
+                self.pool.get(self.config.backend, self.config.model, self.config.decoding, self.config.backend_options())
             self.extractor = Extractor(self.config, self.examples, backend, self.examples_source)
         return self.extractor.stream(docs, self.run)
 

@@ -35,6 +35,7 @@ class GenerationRequest:
     messages: list[dict[str, str]]
     constraint: Constraint
     max_tokens: int | None = None  # overrides Decoding.max_tokens (e.g. a retry with a larger budget)
+    key: str | None = None  # what the request is of: the report's id, or ID#N for chunk N (batch files' custom_id)
 
 
 @dataclass
@@ -53,7 +54,8 @@ DEFAULT_BATCH_SIZE = 32  # reports per backend call when the backend suggests no
 
 class Backend(Protocol):
     """What every backend offers. A backend may also set ``preferred_batch_size``: the reports per call that
-    keep it busy (hundreds for vLLM on a GPU); without it ``DEFAULT_BATCH_SIZE``."""
+    keep it busy (hundreds for vLLM on a GPU); without it ``DEFAULT_BATCH_SIZE``; and ``retries_for_length =
+    False`` when it cannot be asked again (batch files): an answer cut off at ``max_tokens`` is then final."""
 
     name: str
     model: str
