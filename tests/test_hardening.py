@@ -266,12 +266,20 @@ def test_ctrl_c_says_how_to_resume(span_model, tmp_path):
     output = tmp_path / "out.json"
     command = [sys.executable, "-m", "llmgraph", "extract", str(source), "-o", str(output), "--type", "span",
                "--model", str(span_model), "--batch-size", "1", "-q"]
-    process = subprocess.Popen(command, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and not (partial_path(output).exists() and partial_path(output).stat().st_size):
-        time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=120)
+    # A suite started as a background job (``make test &``) inherits SIGINT ignored, and Python then keeps it
+    # ignored: give the child Ctrl-C's default, as a terminal would.
+    process = subprocess.Popen(command, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not (partial_path(output).exists() and partial_path(output).stat().st_size):
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:  # never leave a run of 20,000 reports behind
+            process.kill()
+            process.wait()
     assert process.returncode == 130, stderr
     assert "interrupted; finished reports are kept in" in stderr and "run the same command again to resume" in stderr
     assert "Traceback" not in stderr and not lock_path(output).exists()
