@@ -17,19 +17,19 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from llmgraph import __version__
 from llmgraph.backends.batch_file import DEFERRED, RequestRecorder, ResultsBackend, read_requests, read_results
 from llmgraph.batch import BatchSummary, run_extraction
-from llmgraph.document import Document
 from llmgraph.errors import InputError
 from llmgraph.formats import write_atomic, write_json
 from llmgraph.grammar import DEFAULT_GRAMMAR_BACKEND
-from llmgraph.inputs import iter_documents
+from llmgraph.inputs import read_reports
 from llmgraph.models import resolve_model
 from llmgraph.reports import ReportOptions
 from llmgraph.runlog import manifest_path
+from llmgraph.extractor import ExtractionConfig
 from llmgraph.systems import LLMSystem, SystemContext, file_sha256, system_config
 
 KIND = "llmgraph batch requests"
@@ -48,20 +48,10 @@ def _served_name(model: str | None, target: str) -> str:
     return str(path.resolve()) if path.is_dir() else model
 
 
-def _system(settings: dict[str, Any], examples: Path | None, labeler: str, backend: Any) -> LLMSystem:
-    config = system_config("llm", settings)
+def _system(config: ExtractionConfig, examples: Path | None, labeler: str, backend: Any) -> LLMSystem:
     context = SystemContext(examples_source=examples, examples_labeler=labeler)
     pool = context.examples() if config.shots else []
     return LLMSystem(config, pool, None, context.examples_source, backend=backend)
-
-
-def _reports(source: Path, labeler: str, options: ReportOptions) -> Iterator[Document]:
-    empty = True
-    for doc in iter_documents(source, labeler, options):
-        empty = False
-        yield doc
-    if empty:
-        raise InputError("no reports", source)
 
 
 def write_requests(source: Path, output: Path, settings: dict[str, Any], options: ReportOptions | None = None,
@@ -74,11 +64,11 @@ def write_requests(source: Path, output: Path, settings: dict[str, Any], options
     settings = {**settings, "backend": "openai"}  # both targets are OpenAI-compatible APIs
     model = served_model or _served_name(settings.get("model"), target)
     grammar_backend = settings.get("grammar_backend") or DEFAULT_GRAMMAR_BACKEND
-    probe = system_config("llm", settings)
-    recorder = RequestRecorder(model, probe.decoding, target, grammar_backend)
-    system = _system(settings, examples, labeler, recorder)
+    config = system_config("llm", settings)
+    recorder = RequestRecorder(model, config.decoding, target, grammar_backend)
+    system = _system(config, examples, labeler, recorder)
     refused: dict[str, str] = {}  # reports no request was written for (empty, too long, invalid text)
-    for _, errors in system.stream(_reports(source, labeler, options)):
+    for _, errors in system.stream(read_reports(source, labeler, options)):
         refused |= {key: problem for key, problem in errors.items() if DEFERRED not in problem}
     counts = system.run.counts
     ids = [line["custom_id"] for line in recorder.lines]
@@ -87,7 +77,7 @@ def write_requests(source: Path, output: Path, settings: dict[str, Any], options
         raise InputError(f"report id {twice!r} is used twice (a report id, or a chunk ID#N of a longer report): "
                          "batch requests need unique ids", source)
     write_atomic(output, (json.dumps(line, ensure_ascii=False) + "\n" for line in recorder.lines))
-    examples_file = system.examples_source if probe.shots else None
+    examples_file = system.examples_source if config.shots else None
     manifest = {
         "llmgraph": __version__, "kind": KIND,
         "input": {"path": str(source.resolve()), "sha256": file_sha256(source), "labeler": labeler,
@@ -146,15 +136,14 @@ def run_results(requests: Path, results: Path, output: Path, source: Path | None
             raise InputError("is not the exemplar file the requests were written with (missing or changed)", examples)
     bodies = read_requests(requests)
     answers, counts = read_results(results, bodies)
-    settings = manifest["settings"]
-    probe = system_config("llm", settings)
-    recorder = RequestRecorder(manifest["model"], probe.decoding, manifest["target"], manifest["grammar_backend"])
+    config = system_config("llm", manifest["settings"])
+    recorder = RequestRecorder(manifest["model"], config.decoding, manifest["target"], manifest["grammar_backend"])
     backend = ResultsBackend(recorder, bodies, answers, counts | {"results_file": str(results),
                                                                    "results_sha256": file_sha256(results),
                                                                    "requests_file": str(requests)})
     labeler = manifest["input"]["labeler"]
     options = ReportOptions(**{**manifest["input"]["options"],
                                "sections": tuple(manifest["input"]["options"]["sections"])})
-    system = _system(settings, examples, labeler, backend)
-    return run_extraction(system, lambda: _reports(source, labeler, options), output, source, quiet=quiet,
+    system = _system(config, examples, labeler, backend)
+    return run_extraction(system, lambda: read_reports(source, labeler, options), output, source, quiet=quiet,
                           resume=resume)

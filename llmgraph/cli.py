@@ -29,7 +29,7 @@ from llmgraph.finetune.train import DTYPES as TRAINING_DTYPES
 from llmgraph.finetune.train import METHODS as TRAINING_METHODS
 from llmgraph.formats import read_radgraph, write_radgraph
 from llmgraph.grammar import GRAMMAR_BACKENDS, GrammarMode
-from llmgraph.inputs import iter_documents
+from llmgraph.inputs import iter_documents, read_reports
 from llmgraph.labels import LabelSet
 from llmgraph.metrics import evaluate as evaluate_documents
 from llmgraph.metrics import DEFAULT_REWARDS, REWARD_VERSIONS, evaluate_files
@@ -386,13 +386,7 @@ def extract(
     gold_docs = read_radgraph(gold, labeler) if gold is not None else None  # a bad gold file fails before the run
 
     def reports() -> Iterator[Document]:  # the input, read as it is needed (input annotations are ignored)
-        empty = True
-        for doc in iter_documents(source, labeler or "1", options):
-            empty = False
-            if in_shard(doc.id, index, count):
-                yield doc
-        if empty:
-            raise InputError("no reports", source)
+        return (doc for doc in read_reports(source, labeler or "1", options) if in_shard(doc.id, index, count))
 
     system = _build_system(kind, settings, examples, labeler)
     try:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Iterator
 
 from llmgraph.document import Document
+from llmgraph.errors import InputError
 from llmgraph.formats import LABELERS, iter_radgraph, read_lines
 from llmgraph.reports import ReportOptions, iter_reports
 
@@ -36,6 +37,17 @@ def iter_documents(path: str | Path, labeler: str | None = None,
     if is_radgraph_file(path):
         return iter_radgraph(path, labeler, read_ahead)
     return iter_reports(path, report_options)
+
+
+def read_reports(path: str | Path, labeler: str | None = None,
+                 report_options: ReportOptions = ReportOptions()) -> Iterator[Document]:
+    """``iter_documents`` of the input of a run: a file without a single report is a one-line error."""
+    empty = True
+    for doc in iter_documents(path, labeler, report_options):
+        empty = False
+        yield doc
+    if empty:
+        raise InputError("no reports", path)
 
 
 def load_documents(path: str | Path, labeler: str | None = None,

@@ -146,7 +146,8 @@ def test_batch_results_refuse_changed_requests_and_input_and_unreadable_lines(ro
     broken = tmp_path / "broken.jsonl"
     broken.write_text(results.read_text() + "{not json\n")
     done = _llmgraph("batch", "results", requests, broken, "-o", tmp_path / "z.json")
-    assert done.returncode == 2 and "broken.jsonl: line" in done.stderr and "not JSON" in done.stderr
+    assert done.returncode == 2 and "broken.jsonl" in done.stderr and "not valid JSON" in done.stderr \
+        and f"at line {len(results.read_text().splitlines()) + 1}" in done.stderr
 
 
 def test_batch_results_answered_by_a_retry_file_keep_the_answer_over_the_error(round_trip, tmp_path):

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from llmgraph import formats
 from llmgraph.backends.base import Decoding, Generation, GenerationRequest
 from llmgraph.backends.openai import request_arguments
 from llmgraph.errors import InputError
@@ -111,15 +112,10 @@ def parse_result(record: Any) -> tuple[str, Generation]:
 
 
 def read_lines(path: Path) -> Iterator[tuple[int, Any]]:
-    """Each non-blank line of a JSONL file with its number; a line that is not JSON is a one-line error."""
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                yield number, json.loads(line)
-            except json.JSONDecodeError as error:
-                raise InputError(f"line {number}: not JSON ({error.msg})", path) from None
+    """Each non-blank line of a JSONL file, parsed, with its number (the readers' one-line errors)."""
+    for number, line in enumerate(formats.read_lines(path), 1):
+        if line.strip():
+            yield number, formats.parse_json(line, path, number)
 
 
 def read_requests(path: Path) -> dict[str, dict[str, Any]]:
