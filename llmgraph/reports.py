@@ -1,7 +1,7 @@
-"""Plain radiology reports in: .txt, .csv or .jsonl, with optional section selection.
+"""Plain radiology reports in: .txt, .csv, .jsonl or .parquet, with optional section selection.
 
 A ``.txt`` file holds one report per line, or reports separated by blank lines (detected).
-A ``.csv`` / ``.jsonl`` file holds one report per row in a text column, with optional id and
+A ``.csv`` / ``.jsonl`` / ``.parquet`` file holds one report per row in a text column, with optional id and
 modality columns. Sections (ReXGradient-160K / MIMIC-CXR style) are read either from columns
 named after them (``findings``, ``impression``) or from ``FINDINGS:``-style headers in the
 text; only the chosen sections are tokenized, and token offsets still index the original report.
@@ -278,8 +278,22 @@ def _jsonl_rows(path: Path) -> Iterator[dict[str, Any]]:
             yield row
 
 
+def _parquet_rows(path: Path) -> Iterator[dict[str, Any]]:
+    """The rows of a Parquet file, a row group's batch at a time (pyarrow: ``llmgraph[ray]`` has it)."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise InputError("reading Parquet needs pyarrow (pip install pyarrow, or llmgraph[ray])", path) from None
+    try:
+        file = pq.ParquetFile(path)
+    except Exception as error:  # pyarrow's ArrowInvalid and OSError: not a Parquet file
+        raise InputError(f"not a readable Parquet file ({str(error).strip().splitlines()[0]})", path) from None
+    for batch in file.iter_batches(batch_size=CSV_CHUNK):
+        yield from batch.to_pylist()
+
+
 def iter_reports(path: str | Path, options: ReportOptions = ReportOptions()) -> Iterator[Document]:
-    """Plain reports from ``.txt``, ``.csv`` or ``.jsonl`` as unannotated documents, read as they are
+    """Plain reports from ``.txt``, ``.csv``, ``.jsonl`` or ``.parquet`` as unannotated documents, read as they are
     needed (memory stays flat however large the file); a bad row raises when it is reached."""
     path = Path(path)
     if path.suffix == ".txt":
@@ -289,10 +303,12 @@ def iter_reports(path: str | Path, options: ReportOptions = ReportOptions()) -> 
         yield from _documents_from_rows(_csv_rows(path), path, options)
     elif path.suffix == ".jsonl":
         yield from _documents_from_rows(_jsonl_rows(path), path, options)
+    elif path.suffix == ".parquet":
+        yield from _documents_from_rows(_parquet_rows(path), path, options)
     else:
-        raise InputError(f"unknown report file type {path.suffix!r} (expected .txt, .csv or .jsonl)", path)
+        raise InputError(f"unknown report file type {path.suffix!r} (expected .txt, .csv, .jsonl or .parquet)", path)
 
 
 def read_reports(path: str | Path, options: ReportOptions = ReportOptions()) -> list[Document]:
-    """Every plain report of a ``.txt``, ``.csv`` or ``.jsonl`` file (see ``iter_reports``)."""
+    """Every plain report of a ``.txt``, ``.csv``, ``.jsonl`` or ``.parquet`` file (see ``iter_reports``)."""
     return list(iter_reports(path, options))

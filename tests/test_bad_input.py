@@ -233,7 +233,7 @@ class ReportCase:
 
 REPORT_CASES = [
     ReportCase("reports.pdf", "No effusion.", ReportOptions(), None,
-               "unknown report file type '.pdf' (expected .txt, .csv or .jsonl)"),
+               "unknown report file type '.pdf' (expected .txt, .csv, .jsonl or .parquet)"),
     ReportCase("reports", "No effusion.", ReportOptions(), None, "unknown report file type ''"),
     ReportCase("no_text.csv", "id,findings_text\n1,No effusion.\n", ReportOptions(), None,
                "no report text column (looked for report, text, report_text; choose one with --text-column)"),

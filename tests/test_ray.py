@@ -1,0 +1,165 @@
+"""``--engine ray``: replicas of a system on a local Ray cluster of this machine's two cores, for real.
+
+Each Ray run is its own ``python -m llmgraph`` process (it starts a local cluster and shuts it down), as
+a user's command would be; the local runs it is checked against go through the same command line.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from test_resume import ENV, kill_9_after, llmgraph, partial_lines  # noqa: E402
+
+from llmgraph.formats import read_radgraph  # noqa: E402
+from llmgraph.runlog import lock_path  # noqa: E402
+
+
+def run(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "llmgraph", *args], env=ENV, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def span_args(source: Path, output: Path, model: Path, *extra: str) -> list[str]:
+    return ["extract", str(source), "-o", str(output), "--type", "span", "--model", str(model), "-q", *extra]
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("ray") / "reports.jsonl"
+    assert llmgraph("synth", "-n", "240", "-o", str(path), "--seed", "11").exit_code == 0
+    return path
+
+
+@pytest.fixture(scope="module")
+def local_run(reports, span_model, tmp_path_factory) -> Path:
+    output = tmp_path_factory.mktemp("local") / "out.json"
+    done = llmgraph(*span_args(reports, output, span_model))
+    assert done.exit_code == 0, done.stderr
+    return output
+
+
+def ray_processes() -> set[int]:
+    """Ray's own processes (raylet, GCS server, workers) running now."""
+    listed = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout.splitlines()
+    return {int(line.split(None, 1)[0]) for line in listed
+            if any(name in line for name in ("raylet", "gcs_server", "ray::", "default_worker.py"))}
+
+
+def test_two_replicas_of_the_span_baseline_write_what_a_local_run_writes(reports, span_model, local_run, tmp_path):
+    output = tmp_path / "out.json"
+    done = run(*span_args(reports, output, span_model, "--engine", "ray", "--replicas", "2"))
+    assert done.returncode == 0, done.stderr
+    assert read_radgraph(output) == read_radgraph(local_run), "same documents, same ids, in input order"
+    ids = [json.loads(line)["id"] for line in partial_lines(output)]
+    assert len(ids) == len(set(ids)) == 240, "each report once"
+    manifest = json.loads(output.with_name("out.json.manifest.json").read_text())
+    local = json.loads(local_run.with_name("out.json.manifest.json").read_text())
+    assert manifest["engine"]["name"] == "ray" and manifest["engine"]["replicas"] == 2
+    assert manifest["counts"]["reports"] == manifest["counts"]["reports_ok"] == 240
+    assert manifest["run_settings"] == local["run_settings"], "a Ray run resumes a local one and back"
+
+
+def test_a_killed_ray_job_run_again_loses_no_report_and_duplicates_none(reports, span_model, local_run, tmp_path):
+    output = tmp_path / "out.json"
+    command = [sys.executable, "-m", "llmgraph", *span_args(reports, output, span_model, "--engine", "ray",
+                                                            "--replicas", "2")]
+    before = kill_9_after(command, output, 64)
+    assert 64 <= len(before) < 240 and not output.exists()
+    orphans = ray_processes()
+    done = run(*span_args(reports, output, span_model, "--engine", "ray", "--replicas", "2"))
+    assert done.returncode == 0, done.stderr
+    deadline = time.monotonic() + 120
+    while orphans & ray_processes() and time.monotonic() < deadline:  # Ray stops a killed job's cluster
+        time.sleep(1)
+    assert not orphans & ray_processes(), "the killed job's Ray processes are gone"
+    after = partial_lines(output)
+    assert after[:len(before)] == before, "reports finished before the kill are kept as they were"
+    ids = [json.loads(line)["id"] for line in after]
+    assert len(ids) == len(set(ids)) == 240, "0 lost, 0 duplicated"
+    assert "from an earlier run" in done.stderr
+    assert read_radgraph(output) == read_radgraph(local_run)
+    assert not lock_path(output).exists()
+
+
+def test_the_python_entry_point_runs_in_a_users_own_ray_job(reports, span_model, local_run, tmp_path):
+    from llmgraph.batch import run_extraction
+    from llmgraph.inputs import read_reports
+    from llmgraph.ray_engine import RayOptions, RaySystem
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    try:
+        system = RaySystem.build("span", {"model": str(span_model)}, RayOptions(replicas=2))
+        output = tmp_path / "out.json"
+        summary, manifest = run_extraction(system, lambda: read_reports(reports), output, reports, quiet=True)
+        assert ray.is_initialized(), "the user's cluster is left running"
+    finally:
+        ray.shutdown()
+    assert summary.written == 240 and not summary.errors
+    assert read_radgraph(output) == read_radgraph(local_run)
+    assert manifest["engine"]["replicas"] == 2
+
+
+def test_per_report_errors_are_rows_and_parquet_is_read(span_model, tmp_path):
+    import pandas as pd
+
+    source = tmp_path / "reports.parquet"
+    pd.DataFrame({"id": ["a", "empty", "b"], "report": ["No effusion.", "", "Mild cardiomegaly."]}).to_parquet(source)
+    output = tmp_path / "out.json"
+    done = run(*span_args(source, output, span_model, "--engine", "ray"))
+    assert done.returncode == 0, done.stderr
+    assert [doc.id for doc in read_radgraph(output)] == ["a", "b"]
+    manifest = json.loads(output.with_name("out.json.manifest.json").read_text())
+    assert list(manifest["errors"]) == ["empty"] and "2/3 reports extracted" in done.stderr
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_the_vllm_engine_runs_in_a_ray_replica(tmp_path):
+    pytest.importorskip("vllm")
+    gold = read_radgraph(Path(__file__).parent.parent / "eval" / "data" / "sample_gold.json")[:6]
+    source = tmp_path / "reports.jsonl"
+    source.write_text("".join(json.dumps({"id": doc.id, "report": doc.text}) + "\n" for doc in gold))
+    output = tmp_path / "out.json"
+    done = run("extract", str(source), "-o", str(output), "--backend", "vllm", "--engine", "ray", "-q",
+               "--cpus-per-replica", "2", timeout=900)
+    assert done.returncode == 0, done.stderr
+    manifest = json.loads(output.with_name("out.json.manifest.json").read_text())
+    assert manifest["engine"]["name"] == "ray" and manifest["backend"]["backend"] == "vllm"
+    assert manifest["counts"]["reports_ok"] == 6 and manifest["counts"]["completion_tokens"] > 0
+    docs = read_radgraph(output)  # the reader checks that every entity is a span of its report
+    assert [doc.id for doc in docs] == [doc.id for doc in gold]
+    assert sum(len(doc.entities) for doc in docs) > 0
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--replicas", "2"], "llmgraph: --replicas: options of --engine ray"),
+    (["--engine", "ray", "--ray-address", "127.0.0.1:1"],
+     "llmgraph: the Ray cluster at 127.0.0.1:1 is not reachable (Connection refused)"),
+    (["--engine", "ray", "--ray-address", "nowhere"],
+     "llmgraph: --ray-address 'nowhere': expected HOST:PORT, ray://HOST:PORT, auto or local"),
+])
+def test_bad_ray_options_are_one_line_errors(span_model, tmp_path, extra, message):
+    source = tmp_path / "reports.txt"
+    source.write_text("No effusion.\n")
+    done = llmgraph(*span_args(source, tmp_path / "out.json", span_model, *extra))
+    assert done.exit_code == 2
+    assert done.stderr.strip() == message
+
+
+def test_a_dataset_without_the_text_column_is_a_one_line_error(span_model, tmp_path):
+    import pandas as pd
+
+    source = tmp_path / "reports.parquet"
+    pd.DataFrame({"id": ["a"], "body": ["No effusion."]}).to_parquet(source)
+    done = llmgraph(*span_args(source, tmp_path / "out.json", span_model, "--engine", "ray"))
+    assert done.exit_code == 2
+    assert done.stderr.strip() == (f"llmgraph: {source}: no report text column (looked for report, text, "
+                                   "report_text; choose one with --text-column)")
