@@ -16,7 +16,8 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from test_resume import ENV, kill_9_after, llmgraph, partial_lines  # noqa: E402
+# the resume tests' 200 synthetic reports and their uninterrupted local run
+from test_resume import ENV, kill_9_after, llmgraph, partial_lines, reports, uninterrupted  # noqa: E402,F401
 
 from llmgraph.formats import read_radgraph  # noqa: E402
 from llmgraph.runlog import lock_path  # noqa: E402
@@ -31,21 +32,6 @@ def span_args(source: Path, output: Path, model: Path, *extra: str) -> list[str]
     return ["extract", str(source), "-o", str(output), "--type", "span", "--model", str(model), "-q", *extra]
 
 
-@pytest.fixture(scope="module")
-def reports(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("ray") / "reports.jsonl"
-    assert llmgraph("synth", "-n", "240", "-o", str(path), "--seed", "11").exit_code == 0
-    return path
-
-
-@pytest.fixture(scope="module")
-def local_run(reports, span_model, tmp_path_factory) -> Path:
-    output = tmp_path_factory.mktemp("local") / "out.json"
-    done = llmgraph(*span_args(reports, output, span_model))
-    assert done.exit_code == 0, done.stderr
-    return output
-
-
 def ray_processes() -> set[int]:
     """Ray's own processes (raylet, GCS server, workers) running now."""
     listed = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout.splitlines()
@@ -53,26 +39,28 @@ def ray_processes() -> set[int]:
             if any(name in line for name in ("raylet", "gcs_server", "ray::", "default_worker.py"))}
 
 
-def test_two_replicas_of_the_span_baseline_write_what_a_local_run_writes(reports, span_model, local_run, tmp_path):
+def test_two_replicas_of_the_span_baseline_write_what_a_local_run_writes(reports, span_model, uninterrupted,
+                                                                        tmp_path):
     output = tmp_path / "out.json"
     done = run(*span_args(reports, output, span_model, "--engine", "ray", "--replicas", "2"))
     assert done.returncode == 0, done.stderr
-    assert read_radgraph(output) == read_radgraph(local_run), "same documents, same ids, in input order"
+    assert read_radgraph(output) == read_radgraph(uninterrupted), "same documents, same ids, in input order"
     ids = [json.loads(line)["id"] for line in partial_lines(output)]
-    assert len(ids) == len(set(ids)) == 240, "each report once"
+    assert len(ids) == len(set(ids)) == 200, "each report once"
     manifest = json.loads(output.with_name("out.json.manifest.json").read_text())
-    local = json.loads(local_run.with_name("out.json.manifest.json").read_text())
+    local = json.loads(uninterrupted.with_name("out.json.manifest.json").read_text())
     assert manifest["engine"]["name"] == "ray" and manifest["engine"]["replicas"] == 2
-    assert manifest["counts"]["reports"] == manifest["counts"]["reports_ok"] == 240
+    assert manifest["counts"]["reports"] == manifest["counts"]["reports_ok"] == 200
     assert manifest["run_settings"] == local["run_settings"], "a Ray run resumes a local one and back"
 
 
-def test_a_killed_ray_job_run_again_loses_no_report_and_duplicates_none(reports, span_model, local_run, tmp_path):
+def test_a_killed_ray_job_run_again_loses_no_report_and_duplicates_none(reports, span_model, uninterrupted,
+                                                                         tmp_path):
     output = tmp_path / "out.json"
     command = [sys.executable, "-m", "llmgraph", *span_args(reports, output, span_model, "--engine", "ray",
                                                             "--replicas", "2")]
     before = kill_9_after(command, output, 64)
-    assert 64 <= len(before) < 240 and not output.exists()
+    assert 64 <= len(before) < 200 and not output.exists()
     orphans = ray_processes()
     done = run(*span_args(reports, output, span_model, "--engine", "ray", "--replicas", "2"))
     assert done.returncode == 0, done.stderr
@@ -83,13 +71,13 @@ def test_a_killed_ray_job_run_again_loses_no_report_and_duplicates_none(reports,
     after = partial_lines(output)
     assert after[:len(before)] == before, "reports finished before the kill are kept as they were"
     ids = [json.loads(line)["id"] for line in after]
-    assert len(ids) == len(set(ids)) == 240, "0 lost, 0 duplicated"
+    assert len(ids) == len(set(ids)) == 200, "0 lost, 0 duplicated"
     assert "from an earlier run" in done.stderr
-    assert read_radgraph(output) == read_radgraph(local_run)
+    assert read_radgraph(output) == read_radgraph(uninterrupted)
     assert not lock_path(output).exists()
 
 
-def test_the_python_entry_point_runs_in_a_users_own_ray_job(reports, span_model, local_run, tmp_path):
+def test_the_python_entry_point_runs_in_a_users_own_ray_job(reports, span_model, uninterrupted, tmp_path):
     from llmgraph.batch import run_extraction
     from llmgraph.inputs import read_reports
     from llmgraph.ray_engine import RayOptions, RaySystem
@@ -102,8 +90,8 @@ def test_the_python_entry_point_runs_in_a_users_own_ray_job(reports, span_model,
         assert ray.is_initialized(), "the user's cluster is left running"
     finally:
         ray.shutdown()
-    assert summary.written == 240 and not summary.errors
-    assert read_radgraph(output) == read_radgraph(local_run)
+    assert summary.written == 200 and not summary.errors
+    assert read_radgraph(output) == read_radgraph(uninterrupted)
     assert manifest["engine"]["replicas"] == 2
 
 

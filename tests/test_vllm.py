@@ -198,7 +198,8 @@ def test_vllm_run_batch_answers_a_requests_file_as_the_offline_engine_does(tmp_p
     # The same prompts: run-batch counted as many prompt tokens as the engine (unless the engine retried one).
     assert counts["prompt_tokens"] == engine_counts["prompt_tokens"] or engine_counts["retries_for_length"]
     # The answers: greedy on both sides, but not token-identical on CPU (measured: 4 of 8 reports identical,
-    # entity F1 0.87 of one against the other); the only failures allowed are answers cut at --max-tokens.
+    # entity F1 0.87 of one against the other): bf16 near-ties flip with a batch's make-up, as they do in the
+    # offline engine alone between --batch-size 1 and 32 (README). The only failures allowed are cut answers.
     assert all("cut off" in problem for problem in batch_manifest["errors"].values())
     identical = sum((doc.entities, doc.relations) == (engine[doc.id].entities, engine[doc.id].relations)
                     for doc in batch if doc.id in engine)
