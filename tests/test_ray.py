@@ -17,10 +17,9 @@ import pytest
 ray = pytest.importorskip("ray")
 
 # the resume tests' 200 synthetic reports and their uninterrupted local run
-from test_resume import ENV, kill_9_after, llmgraph, partial_lines, reports, uninterrupted  # noqa: E402,F401
+from test_resume import ENV, check_resumed, kill_9_after, llmgraph, partial_lines, reports, uninterrupted  # noqa: E402,F401
 
 from llmgraph.formats import read_radgraph  # noqa: E402
-from llmgraph.runlog import lock_path  # noqa: E402
 
 
 def run(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -68,13 +67,7 @@ def test_a_killed_ray_job_run_again_loses_no_report_and_duplicates_none(reports,
     while orphans & ray_processes() and time.monotonic() < deadline:  # Ray stops a killed job's cluster
         time.sleep(1)
     assert not orphans & ray_processes(), "the killed job's Ray processes are gone"
-    after = partial_lines(output)
-    assert after[:len(before)] == before, "reports finished before the kill are kept as they were"
-    ids = [json.loads(line)["id"] for line in after]
-    assert len(ids) == len(set(ids)) == 200, "0 lost, 0 duplicated"
-    assert "from an earlier run" in done.stderr
-    assert read_radgraph(output) == read_radgraph(uninterrupted)
-    assert not lock_path(output).exists()
+    check_resumed(before, output, done.stderr, uninterrupted)
 
 
 def test_the_python_entry_point_runs_in_a_users_own_ray_job(reports, span_model, uninterrupted, tmp_path):

@@ -72,6 +72,17 @@ def kill_9_after(command: list[str], output: Path, lines: int) -> list[str]:
     return partial_lines(output)
 
 
+def check_resumed(before: list[str], output: Path, stderr: str, uninterrupted: Path) -> None:
+    """A run resumed after a kill: the lines finished before it kept, every report once, the uninterrupted output."""
+    after = partial_lines(output)
+    assert after[:len(before)] == before, "reports finished before the kill are kept as they were"
+    ids = [json.loads(line)["id"] for line in after]
+    assert len(ids) == len(set(ids)) == 200, "0 lost, 0 duplicated"
+    assert "from an earlier run" in stderr
+    assert read_radgraph(output) == read_radgraph(uninterrupted)
+    assert not lock_path(output).exists()
+
+
 def test_kill_9_then_the_same_command_loses_nothing_and_duplicates_nothing(reports, span_model, uninterrupted,
                                                                            tmp_path):
     output = tmp_path / "out.json"
@@ -82,13 +93,7 @@ def test_kill_9_then_the_same_command_loses_nothing_and_duplicates_nothing(repor
     assert lock_path(output).exists(), "the killed run left its lock behind"
     done = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    after = partial_lines(output)
-    assert after[:len(before)] == before, "reports finished before the kill are kept as they were"
-    ids = [json.loads(line)["id"] for line in after]
-    assert len(ids) == len(set(ids)) == 200, "0 lost, 0 duplicated"
-    assert "from an earlier run" in done.stderr
-    assert read_radgraph(output) == read_radgraph(uninterrupted)
-    assert not lock_path(output).exists()
+    check_resumed(before, output, done.stderr, uninterrupted)
 
 
 def test_a_line_cut_short_by_a_kill_is_repaired(reports, span_model, uninterrupted, tmp_path):
