@@ -437,8 +437,8 @@ def _ray_options(engine: Engine, replicas: int | None, cpus: float | None, gpus:
         raise InputError("--engine ray needs Ray Data: pip install 'llmgraph[ray]'") from None
     from llmgraph.ray_engine import RayOptions
 
-    return RayOptions(replicas=replicas or 1, cpus_per_replica=1.0 if cpus is None else cpus,
-                      gpus_per_replica=gpus or 0.0, address=address)
+    chosen = {"replicas": replicas, "cpus_per_replica": cpus, "gpus_per_replica": gpus, "address": address}
+    return RayOptions(**{key: value for key, value in chosen.items() if value is not None})  # else its defaults
 
 
 def _print_run_summary(summary, manifest: dict, output: Path) -> None:  # noqa: ANN001

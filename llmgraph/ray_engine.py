@@ -52,22 +52,18 @@ class _Replica:
     """One actor of the pool: the system built once from its config, then fed batches of reports."""
 
     def __init__(self, kind: str, settings: dict[str, Any], examples: str | None, labeler: str):
-        from llmgraph.systems import SystemContext, system_config
+        from llmgraph.systems import build_system
 
-        context = SystemContext(examples_source=examples, examples_labeler=labeler)
-        self.system = system_config(kind, settings).system(context)
+        self.system = build_system(kind, settings, examples, labeler)
         self.name = uuid.uuid4().hex
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
         docs = [doc for blob in batch["reports"] for doc in pickle.loads(blob)]
-        ids: list[str] = []
-        documents: list[bytes] = []
-        errors: list[str] = []
+        rows: list[tuple[str, bytes, str]] = []  # id, pickled document (or nothing), error (or nothing)
         for finished, failed in self.system.stream(docs):
-            for doc in finished:
-                ids.append(doc.id), documents.append(pickle.dumps(doc)), errors.append("")
-            for doc_id, problem in failed.items():
-                ids.append(doc_id), documents.append(b""), errors.append(problem)
+            rows += [(doc.id, pickle.dumps(doc), "") for doc in finished]
+            rows += [(doc_id, b"", problem) for doc_id, problem in failed.items()]
+        ids, documents, errors = (list(column) for column in zip(*rows)) if rows else ([], [], [])
         manifest = {key: value for key, value in self.system.manifest().items() if key != "errors"}
         # The replica's manifest so far (its counts are running totals) rides on the batch's first row.
         notes = ([json.dumps(manifest, default=str)] + [""] * (len(ids) - 1)) if ids else []
@@ -116,8 +112,9 @@ class RaySystem:
         self.started_cluster = False
         self.seconds = 0.0
         self.ray_version: str | None = None
-        if address := options.address or os.environ.get("RAY_ADDRESS"):
-            _reachable(address)  # before any report is read
+        self.address = options.address or os.environ.get("RAY_ADDRESS")  # None: a local cluster
+        if self.address:
+            _reachable(self.address)  # before any report is read
 
     @classmethod
     def build(cls, kind: str, settings: dict[str, Any], options: RayOptions = RayOptions(),
@@ -127,10 +124,9 @@ class RaySystem:
             system = RaySystem.build("span", {"model": "span-model"}, RayOptions(replicas=4))
             run_extraction(system, lambda: read_reports("reports.parquet"), Path("graphs.json"), Path("reports.parquet"))
         """
-        from llmgraph.systems import SystemContext, system_config
+        from llmgraph.systems import build_system
 
-        local = system_config(kind, settings).system(SystemContext(examples_source=examples, examples_labeler=labeler))
-        return cls(kind, settings, local, options, examples, labeler)
+        return cls(kind, settings, build_system(kind, settings, examples, labeler), options, examples, labeler)
 
     def settings(self) -> dict[str, Any]:
         return self.local.settings()
@@ -141,11 +137,10 @@ class RaySystem:
         self.ray_version = ray.__version__
         if ray.is_initialized():  # a user's own Ray job
             return ray
-        address = self.options.address or os.environ.get("RAY_ADDRESS")
         try:
-            ray.init(address=address, logging_level="ERROR", log_to_driver=False, include_dashboard=False)
+            ray.init(address=self.address, logging_level="ERROR", log_to_driver=False, include_dashboard=False)
         except ConnectionError as error:
-            raise InputError(f"the Ray cluster at {address} is not reachable ({str(error).splitlines()[0]})") from None
+            raise InputError(f"the Ray cluster at {self.address} is not reachable ({str(error).splitlines()[0]})") from None
         self.started_cluster = True
         return ray
 
@@ -220,7 +215,7 @@ class RaySystem:
         manifest["engine"] = {"name": "ray", "ray": self.ray_version, "replicas": self.options.replicas,
                               "replicas_that_ran": len(manifests), "cpus_per_replica": self.options.cpus_per_replica,
                               "gpus_per_replica": self.options.gpus_per_replica,
-                              "address": self.options.address or os.environ.get("RAY_ADDRESS") or "local",
+                              "address": self.address or "local",
                               "batch_size": self.batch_size, "seconds_are": "summed over replicas",
                               "rates_are": "over the Ray run's wall time, replica start-up and model loads included"}
         return manifest

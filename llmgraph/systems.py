@@ -348,3 +348,11 @@ RUNNABLE_TYPES = ("llm", "span", "radgraph")  # the kinds ``llmgraph extract`` r
 def system_config(kind: str, settings: dict[str, Any]) -> Any:
     """The typed config of a system of type ``kind`` from its experiment-file keys."""
     return SYSTEM_TYPES.load(kind).from_settings(settings)
+
+
+def build_system(kind: str, settings: dict[str, Any], examples_source: str | Path | None = None,
+                 examples_labeler: str = "1") -> Any:
+    """The System of type ``kind`` from its experiment-file keys, drawing exemplars from ``examples_source``
+    (default: the sample gold set); the model loads on first use."""
+    context = SystemContext(examples_source=examples_source, examples_labeler=examples_labeler)
+    return system_config(kind, settings).system(context)
