@@ -14,8 +14,10 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import jinja2
+import jinja2.meta
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from llmgraph.document import Document
@@ -82,6 +84,28 @@ def select_examples(pool: list[Document], doc: Document, k: int, strategy: str =
     raise InputError(f"unknown exemplar strategy {strategy!r} (expected fixed or nearest)")
 
 
+class _PromptLoader(jinja2.BaseLoader):
+    """Templates a prompt includes or imports: from the prompt's own folder, then the shipped prompts.
+
+    A name is looked up inside those folders only: a path that leaves its folder (``..``, or a symlink
+    whose target lies elsewhere) is refused, so a prompt cannot send another file's text to a model."""
+
+    def __init__(self, folders: list[Path]):
+        self.folders = [folder.resolve() for folder in folders]
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Any]:
+        pieces = jinja2.loaders.split_template_path(template)  # refuses ".." parts
+        for folder in self.folders:
+            path = folder.joinpath(*pieces)
+            if not path.is_file():
+                continue
+            if not path.resolve().is_relative_to(folder):
+                raise InputError(f"prompt template {template!r} links out of its folder {folder} (to "
+                                 f"{path.resolve()}): a prompt may include only files of its own folder")
+            return path.read_text(encoding="utf-8"), str(path), lambda: True
+        raise jinja2.TemplateNotFound(template)
+
+
 @dataclass
 class PromptTemplate:
     """One prompt file, loaded once and rendered per report."""
@@ -110,16 +134,62 @@ class PromptTemplate:
         return self.path.read_text(encoding="utf-8")
 
     @cached_property
+    def _environment(self) -> SandboxedEnvironment:
+        # The sandbox: a prompt file from anywhere can read its variables, never Python internals.
+        loader = _PromptLoader([self.path.parent, prompt_dir()])
+        return SandboxedEnvironment(loader=loader, undefined=jinja2.StrictUndefined, autoescape=False)
+
+    @cached_property
+    def includes(self) -> dict[str, str]:
+        """Every template the prompt includes or imports, through each other too: name -> text. A name
+        computed at render time cannot be followed: then every template of both folders counts."""
+        found: dict[str, str] = {}
+        pending = [self.source]
+        while pending:
+            try:
+                names = list(jinja2.meta.find_referenced_templates(self._environment.parse(pending.pop())))
+            except jinja2.TemplateSyntaxError as error:
+                raise InputError(f"prompt template error: {error}", self.path) from None
+            if None in names:  # {% include some_variable %}
+                folders = self._environment.loader.folders
+                names = [path.name for folder in folders for path in sorted(folder.glob("*.j2"))]
+            for name in names:
+                if name in found or name is None:
+                    continue
+                try:
+                    found[name] = self._environment.loader.get_source(self._environment, name)[0]
+                except jinja2.TemplateNotFound:
+                    raise InputError(f"prompt template error: it includes {name!r}, which is neither in its "
+                                     f"folder nor a shipped prompt", self.path) from None
+                except InputError as error:
+                    raise error.at(self.path) from None
+                pending.append(found[name])
+        return found
+
+    @cached_property
     def sha256(self) -> str:
-        return hashlib.sha256(self.source.encode()).hexdigest()
+        """Of the prompt's text and of every template it includes, so an edited ``_common.j2`` is a new prompt.
+        A prompt that includes nothing keeps the hash of its own text."""
+        if not self.includes:
+            return hashlib.sha256(self.source.encode()).hexdigest()
+        parts = [("", self.source), *sorted(self.includes.items())]
+        lines = "".join(f"{name}\t{hashlib.sha256(text.encode()).hexdigest()}\n" for name, text in parts)
+        return hashlib.sha256(lines.encode()).hexdigest()
+
+    def copy_into(self, folder: Path, name: str) -> None:
+        """The prompt as ``folder/name`` with every template it includes beside it, so ``folder`` renders it
+        alone (a model folder): the copy has the same ``sha256``."""
+        (folder / name).write_text(self.source, encoding="utf-8")
+        for included, text in self.includes.items():
+            target = folder / included
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
 
     @cached_property
     def _template(self) -> jinja2.Template:
-        loader = jinja2.FileSystemLoader([str(self.path.parent), str(prompt_dir())])
-        # The sandbox: a prompt file from anywhere can read its variables, never Python internals.
-        environment = SandboxedEnvironment(loader=loader, undefined=jinja2.StrictUndefined, autoescape=False)
+        self.includes  # every included template found (or refused) before the first render
         try:
-            return environment.from_string(self.source)
+            return self._environment.from_string(self.source)
         except jinja2.TemplateError as error:
             raise InputError(f"prompt template error: {error}", self.path) from None
 
@@ -134,6 +204,8 @@ class PromptTemplate:
             )
         except (jinja2.TemplateError, SecurityError) as error:
             raise InputError(f"prompt template error: {error}", self.path) from None
+        except InputError as error:  # an include computed at render time that links out of its folder
+            raise error.at(self.path) from None
         parts = _ROLE_LINE.split(text)
         if parts[0].strip():
             raise InputError("text before the first <|system|>/<|user|> line", self.path)

@@ -209,7 +209,7 @@ def test_a_tiny_real_fine_tune_lowers_the_loss_and_its_folder_extracts_in_vllm_a
     assert card["kind"] == "model" and card["label_set"] == "radgraph" and card["prompt"]["name"] == "finetuned"
     assert card["data"]["train"]["examples"] == 4 and len(card["data"]["train_sha256"]) == 64
     assert card["dev_extraction"]["backend"] == "vllm" and card["dev_extraction"]["reports_ok"] == 4
-    assert {"config.json", "model.safetensors", "tokenizer.json", "prompt.j2"} <= {p.name for p in model.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "prompt.j2", "_common.j2"} <= {p.name for p in model.iterdir()}
     out = tmp_path / "pred.json"
     done = _cli("extract", str(train), "-o", str(out), "--model", str(model), "--backend", "transformers",
                 "--max-tokens", "200", "-q")

@@ -86,3 +86,70 @@ def test_prompt_errors(tmp_path):
     assert messages[0]["role"] == "user" and '"relations"' in messages[0]["content"]
     assert {p.stem for p in prompt_dir().glob("[!_]*.j2")} >= {"zero-shot", "few-shot", "guideline"}
     assert json.loads(example_output(GOLD[0]))["entities"]
+
+
+def _custom_prompt_folder(folder):
+    """A user's prompt folder: its own ``zero-shot.j2`` importing its own ``_common.j2``."""
+    folder.mkdir(exist_ok=True)
+    (folder / "_common.j2").write_text((prompt_dir() / "_common.j2").read_text())
+    (folder / "zero-shot.j2").write_text((prompt_dir() / "zero-shot.j2").read_text())
+    return folder / "zero-shot.j2"
+
+
+def test_a_prompts_hash_covers_every_template_it_includes(tmp_path):
+    prompt = _custom_prompt_folder(tmp_path / "mine")
+    before = PromptTemplate.load(prompt)
+    assert set(before.includes) == {"_common.j2"} and before.sha256 == PromptTemplate.load("zero-shot").sha256
+    common = tmp_path / "mine" / "_common.j2"
+    common.write_text(common.read_text().replace("radiology report", "radiology document"))
+    after = PromptTemplate.load(prompt)
+    assert after.sha256 != before.sha256, "an edited _common.j2 is another prompt (resume, compare's cache)"
+    plain_doc = document_from_report("q", "No effusion.")  # no modality: _common.j2's default wording
+    assert "radiology document" in "".join(m["content"] for m in after.render(plain_doc, LabelSet.RADGRAPH))
+    # A prompt that includes nothing keeps the hash of its own text (caches of such prompts stay valid).
+    plain = tmp_path / "plain.j2"
+    plain.write_text("<|user|>\n{{ report }}\n")
+    import hashlib
+
+    assert PromptTemplate.load(plain).sha256 == hashlib.sha256(plain.read_bytes()).hexdigest()
+
+
+def test_a_copied_prompt_brings_its_includes_and_keeps_its_hash(tmp_path):
+    prompt = PromptTemplate.load(_custom_prompt_folder(tmp_path / "mine"))
+    (tmp_path / "mine" / "_common.j2").write_text(
+        (tmp_path / "mine" / "_common.j2").read_text().replace("radiology report", "radiology document"))
+    prompt = PromptTemplate.load(prompt.path)
+    model = tmp_path / "model"
+    model.mkdir()
+    prompt.copy_into(model, "prompt.j2")
+    copy = PromptTemplate.load(model / "prompt.j2")
+    assert sorted(p.name for p in model.iterdir()) == ["_common.j2", "prompt.j2"]
+    assert copy.sha256 == prompt.sha256
+    assert copy.render(GOLD[0], LabelSet.RADGRAPH) == prompt.render(GOLD[0], LabelSet.RADGRAPH)
+
+
+def test_an_include_that_links_out_of_the_prompts_folder_is_refused(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("PATIENT NAME: not for a remote endpoint")
+    folder = tmp_path / "shared-model"
+    folder.mkdir()
+    (folder / "leak.j2").symlink_to(secret)
+    prompt = folder / "prompt.j2"
+    prompt.write_text('<|user|>\n{% include "leak.j2" %}\n{{ report }}\n')
+    with pytest.raises(InputError, match=r"prompt\.j2: prompt template 'leak\.j2' links out of its folder"):
+        PromptTemplate.load(prompt).render(GOLD[0], LabelSet.RADGRAPH)
+    with pytest.raises(InputError, match="links out of its folder"):
+        PromptTemplate.load(prompt).sha256
+    dynamic = folder / "dynamic.j2"
+    dynamic.write_text('<|user|>\n{% include ("le" ~ "ak.j2") %}\n{{ report }}\n')
+    with pytest.raises(InputError, match="links out of its folder"):
+        PromptTemplate.load(dynamic).render(GOLD[0], LabelSet.RADGRAPH)
+    parent = folder / "up.j2"
+    parent.write_text('<|user|>\n{% include "../secret.txt" %}\n{{ report }}\n')
+    with pytest.raises(InputError, match="up.j2: prompt template error"):
+        PromptTemplate.load(parent).render(GOLD[0], LabelSet.RADGRAPH)
+    (folder / "inside.j2").write_text("inside")
+    (folder / "alias.j2").symlink_to(folder / "inside.j2")  # a link within the folder is fine
+    fine = folder / "fine.j2"
+    fine.write_text('<|user|>\n{% include "alias.j2" %} {{ report }}\n')
+    assert PromptTemplate.load(fine).render(GOLD[0], LabelSet.RADGRAPH)[0]["content"].startswith("inside")

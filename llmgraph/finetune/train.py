@@ -478,7 +478,7 @@ def train_llm(train_docs: list[Document], dev_docs: list[Document] | None, out_d
             model = model.to(base_dtype)  # saved as the base model was (bf16 for most LLMs), not float32
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
-        (staging / PROMPT_COPY).write_text(prompt.source, encoding="utf-8")  # the folder is self-contained
+        prompt.copy_into(staging, PROMPT_COPY)  # with every template it includes: the folder is self-contained
         if generation_config is not None:
             generation_config.save_pretrained(staging)
         del model
