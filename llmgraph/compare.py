@@ -26,7 +26,7 @@ import time
 import traceback
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from llmgraph import __version__
 from llmgraph.diff import document_diff
@@ -36,6 +36,7 @@ from llmgraph.experiment import Experiment, GoldSet, SystemSpec
 from llmgraph.extractor import ExtractionConfig, check_exemplar_pool
 from llmgraph.formats import read_radgraph, write_atomic, write_json, write_radgraph
 from llmgraph.labels import LabelSet
+from llmgraph.outputs import paths_in, refuse_inputs_under
 from llmgraph.metrics import Scored, bootstrap_test, label_set_of_documents, randomization_test
 from llmgraph.prompting import PromptTemplate, sample_gold_path
 from llmgraph.batch import run_batches
@@ -171,6 +172,9 @@ def trained_span_model(train: dict[str, Any], out_dir: Path, log: Callable[[str]
     return model_dir, time.perf_counter() - started
 
 
+# What a comparison writes into its output folder: anything the experiment reads must lie elsewhere.
+OUTPUT_FOLDERS = ("gold", "systems", "span-models", "llm-models", "plots", "viewer")
+OUTPUT_FILES = ("results.csv", "results.md", "significance.csv", "diffs.jsonl", "per_report.csv", "failures.json")
 RANDOMIZATION_SHUFFLES = 10_000  # of the approximate randomization test
 LLM_DATA_KEYS = ("train", "dev", "synth")  # the data of an LLM system's train: block; the rest are LLMTrainingConfig's
 
@@ -228,8 +232,26 @@ class Harness:
         self.examples_source = experiment.examples or sample_gold_path()  # the exemplar pool of every LLM system
         self.context = SystemContext(examples_source=self.examples_source, work_dir=out_dir, log=log)
 
+    def written_paths(self) -> list[Path]:
+        """What a comparison writes into its output folder (``OUTPUT_FILES`` and ``OUTPUT_FOLDERS``)."""
+        return [self.out_dir / name for name in (*OUTPUT_FOLDERS, *OUTPUT_FILES)]
+
+    def inputs(self) -> Iterator[tuple[str, Path]]:
+        """Every file the comparison reads: the experiment, gold sets, exemplar pool, and every path a
+        system's settings name (prediction files, models, prompts, training and dev files)."""
+        experiment = self.experiment
+        yield "experiment", experiment.path
+        for gold_set in experiment.gold:
+            yield f"gold set {gold_set.name}", gold_set.path
+        if experiment.examples:
+            yield "exemplar pool", experiment.examples
+        for spec in experiment.systems:
+            for path in paths_in(spec.settings):
+                yield f"system {spec.name}'s file", path
+
     def run(self) -> Comparison:
         experiment = self.experiment
+        refuse_inputs_under(self.written_paths(), self.inputs())  # never write over what it reads
         gold = {gold_set.name: load_gold(gold_set) for gold_set in experiment.gold}  # every file checked up front
         for name, docs in gold.items():
             write_radgraph(docs, self.out_dir / "gold" / f"{name}.json")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable, Iterator
 
 from llmgraph.errors import InputError
 
@@ -53,3 +53,36 @@ def check_output(output: Path, inputs: Iterable[Path | None] = (), suffixes: tup
         tempfile.TemporaryFile(dir=ancestor).close()
     except OSError as error:
         raise InputError(f"cannot write in {ancestor} ({error.strerror or error})", output) from None
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or lies under it (through links, by the real paths)."""
+    real, root = path.resolve(), folder.resolve()
+    return real == root or real.is_relative_to(root) or _same_file(path, folder)
+
+
+def refuse_inputs_under(written: Iterable[Path], inputs: Iterable[tuple[str, Path]]) -> None:
+    """Refuse, before any work, an input (``(what, path)``) that is, or lies under, a path the command
+    writes or may delete (a file or a folder): one line naming both."""
+    written = list(written)
+    for what, source in inputs:
+        for target in written:
+            if _inside(Path(source), target):
+                raise InputError(f"{what} {source} lies where this command writes ({target}): move it, or "
+                                 "write the output elsewhere", target)
+
+
+def paths_in(value: Any) -> Iterator[Path]:
+    """Every string in a (nested) settings value that names an existing file or folder."""
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from paths_in(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from paths_in(item)
+    elif isinstance(value, (str, Path)) and str(value):
+        try:
+            if Path(value).expanduser().exists():
+                yield Path(value).expanduser()
+        except (OSError, ValueError):  # a model id or a name too long for a path
+            return

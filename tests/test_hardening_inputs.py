@@ -1,0 +1,86 @@
+"""Hardening, round two: what the newest commands (compare, train-llm, train-span, batch files, the Ray
+engine) do to a user's files and results when input is odd. Each test failed before its fix.
+
+Commands run in this process through typer's runner; the span baseline is the fast system.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import Result
+from typer.testing import CliRunner
+
+from llmgraph.cli import app
+from llmgraph.formats import read_radgraph, write_radgraph
+from llmgraph.prompting import sample_gold_path
+
+GOLD = read_radgraph(sample_gold_path())
+
+
+def llmgraph(*args: object) -> Result:
+    return CliRunner().invoke(app, [str(arg) for arg in args])
+
+
+def one_line_error(result: Result, *phrases: str) -> None:
+    """Exit code 2 and exactly one line on stderr that says each phrase."""
+    assert result.exit_code == 2, (result.exit_code, result.stderr, result.stdout)
+    assert result.stderr.count("\n") == 1, result.stderr
+    for phrase in phrases:
+        assert phrase in result.stderr, result.stderr
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+# 1. compare never writes over what it reads ---------------------------------------------------------
+
+def test_compare_refuses_a_gold_file_where_it_writes_its_gold_copies(tmp_path, span_model):
+    (tmp_path / "gold").mkdir()
+    write_radgraph(GOLD[:10], tmp_path / "gold" / "g.json")
+    (tmp_path / "e.yaml").write_text("gold: [{name: g, path: gold/g.json, limit: 5}]\n"
+                                     f"systems: [{{name: s, type: span, model: {span_model}}}]\n")
+    before = snapshot(tmp_path)
+    one_line_error(llmgraph("compare", tmp_path / "e.yaml", "-o", tmp_path),
+                   f"gold set g {tmp_path / 'gold' / 'g.json'} lies where this command writes ({tmp_path / 'gold'})")
+    assert snapshot(tmp_path) == before, "nothing written, the user's gold keeps its 10 reports"
+
+
+def test_compare_refuses_a_prediction_file_under_its_systems_folder(tmp_path):
+    out = tmp_path / "out"
+    predictions = out / "systems" / "p" / "g.json"
+    predictions.parent.mkdir(parents=True)
+    write_radgraph(GOLD[:3], predictions)
+    write_radgraph(GOLD[:3], tmp_path / "g.json")
+    (tmp_path / "e.yaml").write_text("gold: [{name: g, path: g.json}]\n"
+                                     f"systems: [{{name: p, type: predictions, path: {predictions}}}]\n")
+    before = snapshot(tmp_path)
+    one_line_error(llmgraph("compare", tmp_path / "e.yaml", "-o", out),
+                   "system p's file", "lies where this command writes", "systems")
+    assert snapshot(tmp_path) == before
+
+
+def test_compare_refuses_an_exemplar_pool_or_a_training_file_among_its_outputs(tmp_path):
+    out = tmp_path / "out"
+    (out / "span-models").mkdir(parents=True)
+    write_radgraph(GOLD[:4], out / "span-models" / "train.json")
+    write_radgraph(GOLD[:3], tmp_path / "g.json")
+    (tmp_path / "e.yaml").write_text("gold: [{name: g, path: g.json}]\n"
+                                     "systems: [{name: s, type: span, train: {train: out/span-models/train.json}}]\n")
+    one_line_error(llmgraph("compare", tmp_path / "e.yaml", "-o", out), "system s's file", "span-models")
+    (tmp_path / "e.yaml").write_text("gold: [{name: g, path: g.json}]\nexamples: out/results.md\n"
+                                     "systems: [{name: z, shots: 0}]\n")
+    (out / "results.md").write_text("not a gold file")
+    one_line_error(llmgraph("compare", tmp_path / "e.yaml", "-o", out), "exemplar pool", "results.md")
+
+
+def test_compare_runs_when_its_inputs_sit_beside_its_outputs(tmp_path, span_model):
+    """Inputs in the output folder itself, under names compare never writes, are fine."""
+    write_radgraph(GOLD[:3], tmp_path / "g.json")
+    (tmp_path / "e.yaml").write_text("gold: [{name: g, path: g.json}]\nbootstrap: {samples: 10}\n"
+                                     f"systems: [{{name: s, type: span, model: {span_model}}}]\n")
+    done = llmgraph("compare", tmp_path / "e.yaml", "-o", tmp_path)
+    assert done.exit_code == 0, done.stderr
+    assert len(read_radgraph(tmp_path / "g.json")) == 3 and (tmp_path / "results.csv").exists()
