@@ -679,9 +679,12 @@ def train_span_command(
     labeler: Optional[str] = _labeler_option(),
 ) -> None:
     """Fine-tune the span baseline (entities by BIO tagging, relations by a pair classifier) on CPU or GPU."""
+    from llmgraph.outputs import check_model_output
     from llmgraph.span import train_span
+    from llmgraph.span.predict import CARD as SPAN_CARD
 
     check_output(output, [train, dev], folder=True)
+    check_model_output(output, SPAN_CARD, [("training file", train), ("dev file", dev), ("encoder", encoder)])
     train_docs = read_radgraph(train, labeler)
     dev_docs = read_radgraph(dev, labeler) if dev is not None else None
     card = train_span(train_docs, dev_docs, output, encoder=encoder, epochs=epochs, batch_size=batch_size,
@@ -735,7 +738,7 @@ def train_llm_command(
                                gradient_accumulation=gradient_accumulation, max_length=max_length, prompt=prompt,
                                labels=labels, seed=seed, dtype=dtype.value, gradient_checkpointing=gradient_checkpointing,
                                merge=not no_merge, dev_reports=dev_reports, chunk_words=chunk_words)
-    check_output_folder(output, force)
+    check_output_folder(output, force, config, {"train_file": train, "dev_file": dev})
     check_output(output, [train, dev], folder=True)
     train_docs = read_radgraph(train, labeler)
     dev_docs = read_radgraph(dev, labeler) if dev is not None else None

@@ -86,3 +86,28 @@ def paths_in(value: Any) -> Iterator[Path]:
                 yield Path(value).expanduser()
         except (OSError, ValueError):  # a model id or a name too long for a path
             return
+
+
+def check_model_output(out_dir: Path, card: str, inputs: Iterable[tuple[str, Path | str | None]] = (),
+                       force: bool | None = None) -> None:
+    """Where a training writes its model folder (``card``: the record file every such folder has).
+
+    Never a folder that holds one of the training's ``inputs`` (training data, prompt, base model,
+    encoder): the model would be written over it, or ``--force`` would delete it. An existing folder
+    is written over (``force`` None: ``train-span``) or replaced (``force`` True: ``train-llm --force``)
+    only when it is empty or a model folder of that kind; ``force`` False refuses any existing folder."""
+    out_dir = Path(out_dir)
+    for what, source in inputs:
+        if source is not None and _inside(Path(source).expanduser(), out_dir):
+            raise InputError(f"holds the {what} {source}: training would write over it; give another output "
+                             "folder", out_dir)
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise InputError("the output exists and is not a folder", out_dir)
+    if force is False:
+        raise InputError("the output folder exists: give another one, or --force to replace it", out_dir)
+    if not (out_dir / card).exists() and any(out_dir.iterdir()):
+        action = "--force replaces" if force else "training writes into"
+        raise InputError(f"is not a model folder (no {card}) and holds other files: {action} only an empty "
+                         "folder or a model folder; give another one", out_dir)

@@ -84,3 +84,60 @@ def test_compare_runs_when_its_inputs_sit_beside_its_outputs(tmp_path, span_mode
     done = llmgraph("compare", tmp_path / "e.yaml", "-o", tmp_path)
     assert done.exit_code == 0, done.stderr
     assert len(read_radgraph(tmp_path / "g.json")) == 3 and (tmp_path / "results.csv").exists()
+
+
+# 2. train-llm --force and train-span never delete or write over their own inputs ---------------------
+
+def test_train_llm_refuses_an_output_folder_that_holds_its_training_data(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    write_radgraph(GOLD[:4], data / "tiny.json")
+    (data / "notes.txt").write_text("the user's other work")
+    before = snapshot(tmp_path)
+    for extra in ([], ["--force"]):
+        one_line_error(llmgraph("train-llm", "--train", data / "tiny.json", "-o", data, *extra),
+                       f"{data}: holds the training or dev file {data / 'tiny.json'}")
+    write_radgraph(GOLD[:4], tmp_path / "train.json")
+    one_line_error(llmgraph("train-llm", "--train", tmp_path / "train.json", "--dev", data / "tiny.json", "-o", data,
+                            "--force"), "holds the training or dev file")
+    prompt = data / "mine.j2"
+    prompt.write_text("<|user|>\n{{ report }}\n")
+    one_line_error(llmgraph("train-llm", "--train", tmp_path / "train.json", "--prompt", prompt, "-o", data,
+                            "--force"), "holds the prompt")
+    prompt.unlink()
+    assert snapshot(tmp_path) == before | {"train.json": (tmp_path / "train.json").read_bytes()}
+
+
+def test_train_llm_force_replaces_only_a_model_folder(tmp_path):
+    write_radgraph(GOLD[:4], tmp_path / "train.json")
+    other = tmp_path / "results"
+    other.mkdir()
+    (other / "table.csv").write_text("a,b\n")
+    one_line_error(llmgraph("train-llm", "--train", tmp_path / "train.json", "-o", other, "--force"),
+                   "is not a model folder (no llm_model.json) and holds other files: --force replaces only")
+    assert (other / "table.csv").read_text() == "a,b\n"
+
+
+def test_a_base_model_inside_the_output_folder_is_refused(tmp_path, embedded_model):
+    from llmgraph.finetune import LLMTrainingConfig
+    from llmgraph.finetune.train import check_output_folder
+    from llmgraph.errors import InputError
+    import pytest
+
+    with pytest.raises(InputError, match="holds the base model"):
+        check_output_folder(embedded_model.parent, True, LLMTrainingConfig(model=str(embedded_model)))
+
+
+def test_train_span_refuses_a_folder_that_holds_its_inputs_or_other_files(tmp_path, span_model):
+    data = tmp_path / "data"
+    data.mkdir()
+    write_radgraph(GOLD[:3], data / "train.json")
+    before = snapshot(tmp_path)
+    one_line_error(llmgraph("train-span", "--train", data / "train.json", "-o", data, "--epochs", "1"),
+                   "holds the training file")
+    write_radgraph(GOLD[:3], tmp_path / "train.json")
+    one_line_error(llmgraph("train-span", "--train", tmp_path / "train.json", "-o", data, "--epochs", "1"),
+                   "is not a model folder (no span_model.json) and holds other files: training writes into only")
+    one_line_error(llmgraph("train-span", "--train", tmp_path / "train.json", "-o", span_model, "--epochs", "1",
+                            "--encoder", span_model / "encoder"), "holds the encoder")
+    assert snapshot(data) == {k.removeprefix("data/"): v for k, v in before.items()}

@@ -35,6 +35,7 @@ from llmgraph.finetune.examples import IGNORE, TrainingExample, build_examples, 
 from llmgraph.formats import write_json
 from llmgraph.labels import LabelSet, label_set_of
 from llmgraph.models import DEFAULT_MODEL, resolve_model
+from llmgraph.outputs import check_model_output, paths_in
 from llmgraph.prompting import PromptTemplate
 
 METHODS = ("full", "lora")
@@ -269,11 +270,21 @@ def _wrap_lora(model: Any, config: LLMTrainingConfig, model_name: str) -> Any:
                          f"(target_modules {config.target_modules!r}): {first}") from None
 
 
-def check_output_folder(out_dir: Path, force: bool) -> None:
-    if out_dir.exists() and not force:
-        raise InputError("the output folder exists: give another one, or --force to replace it", out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError("the output exists and is not a folder", out_dir)
+def training_inputs(config: "LLMTrainingConfig", data: dict[str, Any] | None = None) -> list[tuple[str, Any]]:
+    """The files a training reads besides its reports (the output folder must hold none of them): the
+    training and dev files ``data`` names, the prompt, a local base model."""
+    inputs: list[tuple[str, Any]] = [("training or dev file", path) for path in paths_in(data or {})]
+    prompt = PromptTemplate.load(config.prompt).path
+    inputs.append(("prompt", prompt))
+    inputs += [("base model", path) for path in paths_in(config.model)]
+    return inputs
+
+
+def check_output_folder(out_dir: Path, force: bool, config: "LLMTrainingConfig | None" = None,
+                        data: dict[str, Any] | None = None) -> None:
+    """``out_dir`` holds no input of the training, and exists only with ``force`` as a model folder."""
+    inputs = training_inputs(config, data) if config is not None else []
+    check_model_output(out_dir, CARD, inputs, force=True if force else False)
 
 
 def _publish(staging: Path, out_dir: Path) -> None:
@@ -411,7 +422,7 @@ def train_llm(train_docs: list[Document], dev_docs: list[Document] | None, out_d
     config = config or LLMTrainingConfig()
     log = log or (lambda message: print(f"llmgraph: {message}", file=sys.stderr))
     out_dir = Path(out_dir)
-    check_output_folder(out_dir, force)
+    check_output_folder(out_dir, force, config, data)
     train_set = _label_set(train_docs, "training")
     if train_set is None:
         raise InputError("the training reports have no entities: nothing to learn")

@@ -21,6 +21,7 @@ from llmgraph import __version__
 from llmgraph.document import Document
 from llmgraph.errors import InputError
 from llmgraph.metrics import evaluate
+from llmgraph.outputs import check_model_output
 from llmgraph.span.encoder import DEFAULT_ENCODER, encoder_path, load_encoder, token_vectors
 from llmgraph.span.model import RELATION_CLASSES, Span, SpanHeads, candidate_pairs
 from llmgraph.span.predict import CARD, predict_documents
@@ -125,6 +126,7 @@ def train_span(train_docs: list[Document], dev_docs: list[Document] | None, out_
     Returns the training record also written to ``out_dir/span_model.json``.
     """
     check_training_settings(epochs, batch_size, lr, head_lr)
+    check_model_output(Path(out_dir), CARD, [("encoder", encoder)])
     train_docs = [doc for doc in train_docs if doc.tokens]
     if not train_docs:
         raise InputError("no training reports with text")
