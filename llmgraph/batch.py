@@ -48,12 +48,13 @@ class BatchSummary:
                 "input_sha256": self.input_sha256, "errors": self.errors}
 
 
-def _scan_input(docs: Iterable[Document], partial: PartialRecords, summary: BatchSummary) -> list[str]:
+def _scan_input(docs: Iterable[Document], partial: PartialRecords, summary: BatchSummary,
+                read: Callable[[Document], str]) -> list[str]:
     """The input's ids in order (the whole input is read, so a bad row fails before any model loads);
     records the input's hash and the reports that changed since the partial run."""
     ids, digest = [], hashlib.sha256()
     for doc in docs:
-        fingerprint = doc.fingerprint()
+        fingerprint = read(doc)
         ids.append(doc.id)
         digest.update(f"{doc.id}\t{fingerprint}\n".encode("utf-8", "surrogatepass"))
         if doc.id in partial.offsets and partial.fingerprints.get(doc.id) != fingerprint:
@@ -70,20 +71,24 @@ def _counted(docs: Iterable[Document], summary: BatchSummary) -> Iterator[Docume
 
 def run_batches(predict: Batches, docs: Callable[[], Iterable[Document]], output: Path, settings: dict[str, Any],
                 retry_failed: bool = False, force: bool = False, restart: bool = False, quiet: bool = False,
-                tokens: Callable[[], int] = lambda: 0) -> BatchSummary:
+                tokens: Callable[[], int] = lambda: 0,
+                fingerprint: Callable[[Document], str] | None = None) -> BatchSummary:
     """Run ``predict`` over the reports not yet finished in ``output``'s partial file, then write
     ``output`` with every finished report in input order.
 
     ``docs`` opens the input anew at each call: a first pass reads the ids (the input is checked
     whole before any model loads), a second streams the reports to run, so memory holds the ids,
     not the reports. ``settings`` (model, prompt, decoding ...) must match those of the partial
-    run it resumes.
+    run it resumes. ``fingerprint`` is what decides that a finished report is reused: by default what
+    the system reads of the report (``Document.fingerprint``); a system with more per-report input
+    (batch results: the report's answers) gives its own.
     """
+    fingerprint = fingerprint or Document.fingerprint
     with RunLock(output, force):
         check_settings(output, settings, restart)
         partial = read_partial(partial_path(output))
         summary = BatchSummary(repaired_bytes=partial.repaired_bytes, unreadable_lines=partial.unreadable_lines)
-        ids = _scan_input(docs(), partial, summary)
+        ids = _scan_input(docs(), partial, summary, fingerprint)
         redo = set(summary.changed) | (set(partial.failed) if retry_failed else set())
         summary.reused = sum(doc_id in partial.offsets and doc_id not in redo for doc_id in ids)
         in_flight: dict[str, str] = {}  # id -> fingerprint of the reports handed to predict, not yet written
@@ -91,7 +96,7 @@ def run_batches(predict: Batches, docs: Callable[[], Iterable[Document]], output
         def todo() -> Iterator[Document]:
             for doc in docs():
                 if doc.id not in partial.offsets or doc.id in redo:
-                    in_flight[doc.id] = doc.fingerprint()
+                    in_flight[doc.id] = fingerprint(doc)
                     yield doc
 
         writer = PartialWriter(partial_path(output))
@@ -117,17 +122,18 @@ def run_batches(predict: Batches, docs: Callable[[], Iterable[Document]], output
 
 def run_extraction(system: Any, reports: Callable[[], Iterable[Document]], output: Path, source: Path,
                    resume: dict[str, bool] | None = None, shard: str | None = None,
-                   quiet: bool = False) -> tuple[BatchSummary, dict[str, Any]]:
+                   quiet: bool = False, fingerprint: Callable[[Document], str] | None = None
+                   ) -> tuple[BatchSummary, dict[str, Any]]:
     """One system over one input into ``output`` and its manifest: what ``llmgraph extract`` runs.
 
     ``reports`` opens the input (see ``run_batches``); ``resume`` holds ``retry_failed``, ``force``
-    and ``restart``. The system is closed at the end; the manifest is written even when some
+    and ``restart``; ``fingerprint`` see ``run_batches``. The system is closed at the end; the manifest is written even when some
     reports failed. Returns the run's summary and its manifest.
     """
     started = time.perf_counter()
     try:
         summary = run_batches(system.stream, reports, output, system.settings(), quiet=quiet, tokens=system.tokens,
-                              **(resume or {}))
+                              fingerprint=fingerprint, **(resume or {}))
         manifest = system.manifest()
     finally:
         system.close()

@@ -146,4 +146,4 @@ def run_results(requests: Path, results: Path, output: Path, source: Path | None
                                "sections": tuple(manifest["input"]["options"]["sections"])})
     system = _system(config, examples, labeler, backend)
     return run_extraction(system, lambda: read_reports(source, labeler, options), output, source, quiet=quiet,
-                          resume=resume)
+                          resume=resume, fingerprint=backend.fingerprint)

@@ -172,3 +172,36 @@ def test_a_hosted_target_refuses_the_per_report_grammar_before_writing(tmp_path)
     assert done.returncode == 0, done.stderr
     body = json.loads((tmp_path / "r.jsonl").read_text().splitlines()[0])["body"]
     assert body["model"] == "gpt-4o" and body["response_format"]["json_schema"]["strict"] is True
+
+
+def test_batch_results_into_the_same_output_follow_the_results_file_not_the_earlier_run(round_trip, tmp_path):
+    """A second results file with another answer for one report re-runs that report and says so; a partial
+    results file followed by the full one replaces the earlier "no line" errors."""
+    folder, gold, _, requests, results, failed, missing = round_trip
+    output = tmp_path / "graphs.json"
+    done = _llmgraph("batch", "results", requests, results, "-o", output)
+    assert done.returncode == 0, done.stderr
+    first = {doc.id: doc for doc in read_radgraph(output)}
+    changed = gold[0].id
+    lines = [json.loads(line) for line in results.read_text().splitlines()]
+    for line in lines:
+        if line["custom_id"].split("#")[0] == changed:
+            line["response"]["body"]["choices"][0]["message"]["content"] = '{"entities": []}'
+    diff = tmp_path / "res_diff.jsonl"
+    diff.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    done = _llmgraph("batch", "results", requests, diff, "-o", output)
+    assert done.returncode == 0, done.stderr
+    assert "1 reports changed since the earlier run and ran again: " + changed in done.stderr
+    second = {doc.id: doc for doc in read_radgraph(output)}
+    assert first[changed].entities and second[changed].entities == []
+    assert all(second[doc_id] == first[doc_id] for doc_id in first if doc_id != changed)
+    # The missing report's answer arrives in a later, complete results file: its error goes.
+    ids = [json.loads(line)["custom_id"] for line in requests.read_text().splitlines()]
+    answers = {piece.id: example_output(piece) for doc in gold for piece in annotated_chunks(doc, 30)[0]}
+    full = tmp_path / "full.jsonl"
+    full.write_text(results.read_text() + "".join(json.dumps(_answer(custom_id, answers[custom_id])) + "\n"
+                                                  for custom_id in ids if custom_id.split("#")[0] == missing))
+    done = _llmgraph("batch", "results", requests, full, "-o", output)
+    assert done.returncode == 0, done.stderr
+    manifest = json.loads((tmp_path / "graphs.json.manifest.json").read_text())
+    assert set(manifest["errors"]) == {failed} and missing in {doc.id for doc in read_radgraph(output)}

@@ -15,14 +15,16 @@ off at ``max_tokens``: it is that report's error.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 from llmgraph import formats
 from llmgraph.backends.base import Decoding, Generation, GenerationRequest
 from llmgraph.backends.openai import request_arguments
+from llmgraph.document import Document
 from llmgraph.errors import InputError
 from llmgraph.grammar import DEFAULT_GRAMMAR_BACKEND, GrammarMode
 
@@ -170,6 +172,7 @@ class ResultsBackend:
     counts: dict[str, int] = field(default_factory=dict)
     name: str = "batch-results"
     retries_for_length = False
+    _by_report: dict[str, list[str]] | None = field(default=None, repr=False)  # report id -> its custom_ids
 
     @property
     def model(self) -> str:
@@ -191,6 +194,21 @@ class ResultsBackend:
 
     def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
         return [self._answer(request) for request in requests]
+
+    def fingerprint(self, doc: Document) -> str:
+        """What decides a report's graph here: the report (``Document.fingerprint``) and the answers of its
+        requests (``ID``, ``ID#N`` for its chunks), so a results file with another answer for a report, or
+        with an answer where an earlier one had none, runs that report again."""
+        if self._by_report is None:
+            self._by_report = {}
+            for custom_id in sorted(self.answers):
+                self._by_report.setdefault(custom_id, []).append(custom_id)
+                base, _, number = custom_id.rpartition("#")
+                if base and number.isdigit():
+                    self._by_report.setdefault(base, []).append(custom_id)
+        answers = [[key, asdict(self.answers[key])] for key in self._by_report.get(doc.id, [])]
+        data = json.dumps([doc.fingerprint(), answers], ensure_ascii=False).encode("utf-8", "surrogatepass")
+        return hashlib.blake2b(data, digest_size=16).hexdigest()
 
     def describe(self) -> dict[str, Any]:
         return self.recorder.describe() | {"backend": self.name, "requests": len(self.bodies), **self.counts}
