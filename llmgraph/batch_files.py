@@ -135,7 +135,7 @@ def run_results(requests: Path, results: Path, output: Path, source: Path | None
         if not examples.exists() or file_sha256(examples) != manifest["examples"]["sha256"]:
             raise InputError("is not the exemplar file the requests were written with (missing or changed)", examples)
     bodies = read_requests(requests)
-    answers, counts = read_results(results, bodies)
+    answers, counts = read_results(results, bodies, manifest["model"])
     config = system_config("llm", manifest["settings"])
     recorder = RequestRecorder(manifest["model"], config.decoding, manifest["target"], manifest["grammar_backend"])
     backend = ResultsBackend(recorder, bodies, answers, counts | {"results_file": str(results),

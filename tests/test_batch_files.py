@@ -205,3 +205,62 @@ def test_batch_results_into_the_same_output_follow_the_results_file_not_the_earl
     assert done.returncode == 0, done.stderr
     manifest = json.loads((tmp_path / "graphs.json.manifest.json").read_text())
     assert set(manifest["errors"]) == {failed} and missing in {doc.id for doc in read_radgraph(output)}
+
+
+def _cli(*args: object):
+    from typer.testing import CliRunner
+
+    from llmgraph.cli import app
+
+    return CliRunner().invoke(app, [str(arg) for arg in args])
+
+
+@pytest.mark.parametrize("broken, problem", [
+    (lambda body: body.update(choices={"x": 1}), "choices is dict"),
+    (lambda body: body.update(usage=[1]), "usage is list, not an object"),
+    (lambda body: body["choices"][0].update(message="hello"), "choices[0].message is str, not an object"),
+    (lambda body: body["choices"][0]["message"].update(content=[1, 2]), "choices[0].message.content is list, not text"),
+    (lambda body: body["usage"].update(prompt_tokens=float("inf")), "usage.prompt_tokens is Infinity"),
+    (lambda body: body["usage"].update(completion_tokens=-3), "usage.completion_tokens is -3"),
+    (lambda body: body["choices"][0].update(finish_reason=7), "choices[0].finish_reason is int, not text"),
+])
+def test_a_results_line_of_the_wrong_shape_is_that_reports_error(round_trip, tmp_path, broken, problem):
+    folder, gold, _, requests, results, failed, missing = round_trip
+    lines = [json.loads(line) for line in results.read_text().splitlines()]
+    victim = next(line for line in lines if line["custom_id"].split("#")[0] == gold[0].id)
+    broken(victim["response"]["body"])
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    output = tmp_path / "graphs.json"
+    done = _cli("batch", "results", requests, bad, "-o", output)
+    assert done.exit_code == 0, done.stderr
+    manifest = json.loads((tmp_path / "graphs.json.manifest.json").read_text())
+    assert set(manifest["errors"]) == {gold[0].id, failed, missing}
+    assert "malformed answer in the results file" in manifest["errors"][gold[0].id]
+    assert problem in manifest["errors"][gold[0].id]
+    assert len(read_radgraph(output)) == 3 and not (tmp_path / "graphs.json.partial.jsonl.lock").exists()
+
+
+def test_batch_results_refuse_another_model_the_requests_file_and_an_empty_file(round_trip, tmp_path):
+    folder, _, _, requests, results, _, _ = round_trip
+    lines = [json.loads(line) for line in results.read_text().splitlines()]
+    for line in lines:
+        if line["response"]["status_code"] == 200:
+            line["response"]["body"]["model"] = "some-other-model"
+    other = tmp_path / "other_model.jsonl"
+    other.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    done = _cli("batch", "results", requests, other, "-o", tmp_path / "a.json")
+    assert done.exit_code == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "answered by model 'some-other-model', not by 'smollm2'" in done.stderr
+    for line in lines:  # a hosted API answers with a dated snapshot of the model asked for: that is the same model
+        if line["response"]["status_code"] == 200:
+            line["response"]["body"]["model"] = "smollm2-2026-12-01"
+    other.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert _cli("batch", "results", requests, other, "-o", tmp_path / "b.json").exit_code == 0
+    done = _cli("batch", "results", requests, requests, "-o", tmp_path / "c.json")
+    assert done.exit_code == 2 and "line 1: not a batch result (no response, no error); it is a request" in done.stderr
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    done = _cli("batch", "results", requests, empty, "-o", tmp_path / "d.json")
+    assert done.exit_code == 2 and "empty.jsonl: holds no batch results" in done.stderr
+    assert not (tmp_path / "c.json").exists() and not (tmp_path / "d.json").exists()

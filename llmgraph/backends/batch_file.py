@@ -96,6 +96,9 @@ def parse_result(record: Any) -> tuple[str, Generation]:
     result raises ``ValueError``."""
     if not isinstance(record, dict) or not isinstance(record.get("custom_id"), str):
         raise ValueError("not a batch result (no custom_id)")
+    if "response" not in record and "error" not in record:
+        raise ValueError("not a batch result (no response, no error)" +
+                         ("; it is a request: the requests file given as the results?" if "body" in record else ""))
     custom_id = record["custom_id"]
     response = record.get("response") or {}
     status = response.get("status_code") if isinstance(response, dict) else None
@@ -105,12 +108,41 @@ def parse_result(record: Any) -> tuple[str, Generation]:
     if status not in (None, 200) or not isinstance(body, dict):
         return custom_id, Generation("", finish_reason="error", error=_api_error(body or "no response body", status))
     choices = body.get("choices") or []
-    if not choices or not isinstance(choices[0], dict):
+    if not isinstance(choices, list) or (choices and not isinstance(choices[0], dict)):
+        shown = type(choices if not isinstance(choices, list) else choices[0]).__name__
+        return custom_id, Generation("", finish_reason="error", error="malformed answer in the results file: "
+                                     f"{'choices' if not isinstance(choices, list) else 'choices[0]'} is {shown}")
+    if not choices:
         return custom_id, Generation("", finish_reason="error", error=_api_error(body, status))
-    usage = body.get("usage") or {}
-    message = choices[0].get("message") or {}
-    return custom_id, Generation(message.get("content") or "", int(usage.get("prompt_tokens") or 0),
-                                 int(usage.get("completion_tokens") or 0), choices[0].get("finish_reason") or "stop")
+    try:
+        return custom_id, _answer_of(choices[0], body.get("usage"))
+    except ValueError as error:
+        return custom_id, Generation("", finish_reason="error", error=f"malformed answer in the results file: {error}")
+
+
+def _answer_of(choice: dict[str, Any], usage: Any) -> Generation:
+    """The answer of a result's first choice; ``ValueError`` says what is not of the OpenAI shape."""
+    message = choice.get("message") or {}
+    if not isinstance(message, dict):
+        raise ValueError(f"choices[0].message is {type(message).__name__}, not an object")
+    content = message.get("content") or ""
+    if not isinstance(content, str):
+        raise ValueError(f"choices[0].message.content is {type(content).__name__}, not text")
+    finish = choice.get("finish_reason") or "stop"
+    if not isinstance(finish, str):
+        raise ValueError(f"choices[0].finish_reason is {type(finish).__name__}, not text")
+    usage = usage or {}
+    if not isinstance(usage, dict):
+        raise ValueError(f"usage is {type(usage).__name__}, not an object")
+    return Generation(content, _token_count(usage, "prompt_tokens"), _token_count(usage, "completion_tokens"), finish)
+
+
+def _token_count(usage: dict[str, Any], key: str) -> int:
+    value = usage.get(key) or 0
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 2**53 \
+            or value != int(value):
+        raise ValueError(f"usage.{key} is {json.dumps(value)[:40]}, not a count of tokens")
+    return int(value)
 
 
 def read_lines(path: Path) -> Iterator[tuple[int, Any]]:
@@ -131,10 +163,26 @@ def read_requests(path: Path) -> dict[str, dict[str, Any]]:
     return bodies
 
 
-def read_results(path: Path, known: dict[str, Any]) -> tuple[dict[str, Generation], dict[str, int]]:
+def answered_by(record: Any) -> str | None:
+    """The model a results line says answered it (``response.body.model``), if it says."""
+    response = record.get("response") if isinstance(record, dict) else None
+    body = response.get("body") if isinstance(response, dict) else None
+    model = body.get("model") if isinstance(body, dict) else None
+    return model if isinstance(model, str) else None
+
+
+def same_model(answered: str, requested: str) -> bool:
+    """Whether an answer's model is the one requested: the same name, or a dated snapshot of it (hosted APIs
+    answer ``gpt-4o`` as ``gpt-4o-2024-08-06``)."""
+    return answered == requested or answered.startswith(requested + "-")
+
+
+def read_results(path: Path, known: dict[str, Any], model: str | None = None
+                 ) -> tuple[dict[str, Generation], dict[str, int]]:
     """``custom_id`` -> answer of a results file, and its counts (lines, failed lines, duplicates). A
     custom_id that is not among the ``known`` requests is refused (a results file of another requests
-    file); an answer beats an error for the same custom_id (a re-submitted failure), two answers are refused."""
+    file), as is an answer by another ``model`` than the requests name, and a file without any result;
+    an answer beats an error for the same custom_id (a re-submitted failure), two answers are refused."""
     answers: dict[str, Generation] = {}
     seen: dict[str, int] = {}
     counts = {"lines": 0, "lines_failed": 0, "duplicates": 0}
@@ -146,6 +194,10 @@ def read_results(path: Path, known: dict[str, Any]) -> tuple[dict[str, Generatio
         if custom_id not in known:
             raise InputError(f"line {number}: custom_id {custom_id!r} is not in the requests file (a results file "
                              "of another requests file?)", path)
+        answered = answered_by(record)
+        if model is not None and answered is not None and not same_model(answered, model):
+            raise InputError(f"line {number}: answered by model {answered!r}, not by {model!r} that the requests "
+                             "name (a results file of other requests?)", path)
         counts["lines"] += 1
         counts["lines_failed"] += generation.finish_reason == "error"
         earlier = answers.get(custom_id)
@@ -157,6 +209,8 @@ def read_results(path: Path, known: dict[str, Any]) -> tuple[dict[str, Generatio
             if generation.finish_reason == "error":
                 continue
         answers[custom_id], seen[custom_id] = generation, number
+    if not counts["lines"]:
+        raise InputError("holds no batch results (an empty file?)", path)
     return answers, counts
 
 
