@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import math
 import os
 import pickle
 import socket
@@ -44,8 +45,32 @@ class RayOptions:
     def __post_init__(self) -> None:
         if self.replicas < 1:
             raise InputError(f"--replicas must be at least 1, not {self.replicas}")
+        for name, value in (("--cpus-per-replica", self.cpus_per_replica), ("--gpus-per-replica", self.gpus_per_replica)):
+            if not math.isfinite(value):
+                raise InputError(f"{name} must be a finite number, not {value}")
         if self.cpus_per_replica <= 0 or self.gpus_per_replica < 0:
             raise InputError("--cpus-per-replica must be above 0 and --gpus-per-replica at least 0")
+
+    def check_fits(self, nodes: list[dict[str, float]]) -> None:
+        """Refuse replicas the cluster cannot place (Ray would wait for them for ever): ``nodes`` are the
+        resources of each live node (``CPU``, ``GPU``)."""
+        def fits(node: dict[str, float]) -> int:
+            counts = [node.get("CPU", 0.0) // self.cpus_per_replica]
+            if self.gpus_per_replica:
+                counts.append(node.get("GPU", 0.0) // self.gpus_per_replica)
+            return int(min(counts))
+
+        placed = sum(fits(node) for node in nodes)
+        if placed >= self.replicas:
+            return
+        largest = max(nodes, key=lambda node: (node.get("GPU", 0.0), node.get("CPU", 0.0)), default={})
+        asked = f"{self.cpus_per_replica:g} CPU" + (f" and {self.gpus_per_replica:g} GPU" if self.gpus_per_replica else "")
+        have = f"{len(nodes)} node(s), the largest with {largest.get('CPU', 0.0):g} CPU and {largest.get('GPU', 0.0):g} GPU"
+        if not placed:
+            raise InputError(f"no node of the Ray cluster has {asked} for a replica ({have}): lower "
+                             "--cpus-per-replica / --gpus-per-replica")
+        raise InputError(f"the Ray cluster holds {placed} replica(s) of {asked}, not --replicas {self.replicas} "
+                         f"({have})")
 
 
 class _Replica:
@@ -71,14 +96,15 @@ class _Replica:
                 "manifest": notes}
 
 
-def _reachable(address: str) -> None:
-    """A one-line error now, instead of Ray retrying an address that does not answer for minutes."""
+def _reachable(address: str, source: str = "--ray-address") -> None:
+    """A one-line error now, instead of Ray retrying an address that does not answer for minutes;
+    ``source`` names where the address came from (the option or the environment)."""
     if address in ("auto", "local"):
         return
     host_port = address.split("://", 1)[-1].rsplit("/", 1)[0]
     host, _, port = host_port.rpartition(":")
     if not host or not port.isdigit():
-        raise InputError(f"--ray-address {address!r}: expected HOST:PORT, ray://HOST:PORT, auto or local")
+        raise InputError(f"{source} {address!r}: expected HOST:PORT, ray://HOST:PORT, auto or local")
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
     except OSError as error:
@@ -113,8 +139,8 @@ class RaySystem:
         self.seconds = 0.0
         self.ray_version: str | None = None
         self.address = options.address or os.environ.get("RAY_ADDRESS")  # None: a local cluster
-        if self.address:
-            _reachable(self.address)  # before any report is read
+        if self.address:  # before any report is read
+            _reachable(self.address, "--ray-address" if options.address else "RAY_ADDRESS")
 
     @classmethod
     def build(cls, kind: str, settings: dict[str, Any], options: RayOptions = RayOptions(),
@@ -135,13 +161,14 @@ class RaySystem:
         import ray
 
         self.ray_version = ray.__version__
-        if ray.is_initialized():  # a user's own Ray job
-            return ray
-        try:
-            ray.init(address=self.address, logging_level="ERROR", log_to_driver=False, include_dashboard=False)
-        except ConnectionError as error:
-            raise InputError(f"the Ray cluster at {self.address} is not reachable ({str(error).splitlines()[0]})") from None
-        self.started_cluster = True
+        if not ray.is_initialized():  # else a user's own Ray job
+            try:
+                ray.init(address=self.address, logging_level="ERROR", log_to_driver=False, include_dashboard=False)
+            except ConnectionError as error:
+                raise InputError(f"the Ray cluster at {self.address} is not reachable "
+                                 f"({str(error).splitlines()[0]})") from None
+            self.started_cluster = True
+        self.options.check_fits([node["Resources"] for node in ray.nodes() if node.get("Alive")])
         return ray
 
     def stream(self, docs: Iterable[Document]) -> Iterator[Batch]:

@@ -126,6 +126,9 @@ def test_the_vllm_engine_runs_in_a_ray_replica(tmp_path):
      "llmgraph: the Ray cluster at 127.0.0.1:1 is not reachable (Connection refused)"),
     (["--engine", "ray", "--ray-address", "nowhere"],
      "llmgraph: --ray-address 'nowhere': expected HOST:PORT, ray://HOST:PORT, auto or local"),
+    (["--engine", "ray", "--cpus-per-replica", "nan"], "llmgraph: --cpus-per-replica must be a finite number, not nan"),
+    (["--engine", "ray", "--cpus-per-replica", "inf"], "llmgraph: --cpus-per-replica must be a finite number, not inf"),
+    (["--engine", "ray", "--gpus-per-replica", "nan"], "llmgraph: --gpus-per-replica must be a finite number, not nan"),
 ])
 def test_bad_ray_options_are_one_line_errors(span_model, tmp_path, extra, message):
     source = tmp_path / "reports.txt"
@@ -133,6 +136,42 @@ def test_bad_ray_options_are_one_line_errors(span_model, tmp_path, extra, messag
     done = llmgraph(*span_args(source, tmp_path / "out.json", span_model, *extra))
     assert done.exit_code == 2
     assert done.stderr.strip() == message
+
+
+def test_a_bad_ray_address_in_the_environment_is_named_as_such(span_model, tmp_path, monkeypatch):
+    source = tmp_path / "reports.txt"
+    source.write_text("No effusion.\n")
+    monkeypatch.setenv("RAY_ADDRESS", "nowhere")
+    done = llmgraph(*span_args(source, tmp_path / "out.json", span_model, "--engine", "ray"))
+    assert done.exit_code == 2
+    assert done.stderr.strip() == "llmgraph: RAY_ADDRESS 'nowhere': expected HOST:PORT, ray://HOST:PORT, auto or local"
+
+
+def test_replicas_the_cluster_cannot_place_are_refused():
+    from llmgraph.errors import InputError
+    from llmgraph.ray_engine import RayOptions
+
+    two_cpus = [{"CPU": 2.0}]
+    RayOptions(replicas=2).check_fits(two_cpus)
+    RayOptions(replicas=2, cpus_per_replica=1, gpus_per_replica=0.5).check_fits([{"CPU": 4.0, "GPU": 1.0}])
+    with pytest.raises(InputError, match=r"no node of the Ray cluster has 1 CPU and 1 GPU for a replica \(1 node\(s\), "
+                                         r"the largest with 2 CPU and 0 GPU\)"):
+        RayOptions(gpus_per_replica=1).check_fits(two_cpus)
+    with pytest.raises(InputError, match="no node of the Ray cluster has 64 CPU"):
+        RayOptions(cpus_per_replica=64).check_fits(two_cpus + [{"CPU": 8.0}])
+    with pytest.raises(InputError, match=r"holds 2 replica\(s\) of 1 CPU, not --replicas 3"):
+        RayOptions(replicas=3).check_fits(two_cpus)
+
+
+def test_a_replica_asking_for_a_gpu_on_a_cluster_without_one_is_refused_not_left_waiting(span_model, tmp_path):
+    source = tmp_path / "reports.txt"
+    source.write_text("No effusion.\n")
+    done = run(*span_args(source, tmp_path / "out.json", span_model, "--engine", "ray", "--gpus-per-replica", "1"),
+               timeout=300)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith(
+        "llmgraph: no node of the Ray cluster has 1 CPU and 1 GPU for a replica (1 node(s), the largest with")
+    assert not (tmp_path / "out.json").exists()
 
 
 def test_a_dataset_without_the_text_column_is_a_one_line_error(span_model, tmp_path):
