@@ -141,3 +141,37 @@ def test_train_span_refuses_a_folder_that_holds_its_inputs_or_other_files(tmp_pa
     one_line_error(llmgraph("train-span", "--train", tmp_path / "train.json", "-o", span_model, "--epochs", "1",
                             "--encoder", span_model / "encoder"), "holds the encoder")
     assert snapshot(data) == {k.removeprefix("data/"): v for k, v in before.items()}
+
+
+# 7. train-llm on a base model without a chat template --------------------------------------------------
+
+def test_train_llm_on_a_model_without_a_chat_template_is_one_line(tmp_path, embedded_model):
+    base = tmp_path / "base-model"
+    base.mkdir()
+    for file in embedded_model.iterdir():
+        if file.name != "chat_template.jinja":
+            (base / file.name).symlink_to(file)
+    write_radgraph(GOLD[:4], tmp_path / "train.json")
+    one_line_error(llmgraph("train-llm", "--train", tmp_path / "train.json", "--model", base, "-o", tmp_path / "m"),
+                   f"model {base} has no chat template (a base model?)")
+    assert not (tmp_path / "m").exists()
+
+
+# 8. A damaged span model folder -------------------------------------------------------------------------
+
+def test_a_damaged_span_model_is_a_one_line_error_naming_the_file(tmp_path, span_model):
+    import shutil
+
+    reports = tmp_path / "r.txt"
+    reports.write_text("No effusion.\n")
+    cases = {"garbage": lambda m: (m / "heads.pt").write_bytes(b"\x80\x04not a pickle at all"),
+             "truncated": lambda m: (m / "heads.pt").write_bytes((span_model / "heads.pt").read_bytes()[:5000]),
+             "missing": lambda m: (m / "heads.pt").unlink(),
+             "card": lambda m: (m / "span_model.json").write_text("{")}
+    for name, damage in cases.items():
+        model = tmp_path / name
+        shutil.copytree(span_model, model)
+        damage(model)
+        file = "span_model.json" if name == "card" else "heads.pt"
+        one_line_error(llmgraph("extract", reports, "-o", tmp_path / f"{name}.json", "--type", "span", "--model", model),
+                       f"{model / file}: ", "train-span")

@@ -434,6 +434,10 @@ def train_llm(train_docs: list[Document], dev_docs: list[Document] | None, out_d
     prompt = PromptTemplate.load(config.prompt)
     base_path = resolve_model(config.model)
     tokenizer = AutoTokenizer.from_pretrained(base_path)
+    if not getattr(tokenizer, "chat_template", None):
+        raise InputError(f"model {config.model or base_path} has no chat template (a base model?): train-llm trains on, "
+                         "and extraction sends, chat messages; give an instruction-tuned model, or add a chat_template "
+                         "to its tokenizer_config.json")
     try:
         generation_config = GenerationConfig.from_pretrained(base_path)
     except (OSError, ValueError):

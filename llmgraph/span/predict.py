@@ -7,6 +7,7 @@ and relation classifier) and ``span_model.json`` (tags, labels, window, training
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -76,10 +77,26 @@ class SpanPredictor:
         folder = Path(folder)
         if not (folder / CARD).is_file():
             raise InputError(f"not a span model folder (no {CARD}; train one with llmgraph train-span): {folder}")
-        card = json.loads((folder / CARD).read_text(encoding="utf-8"))
+        try:
+            card = json.loads((folder / CARD).read_text(encoding="utf-8"))
+            tags, labels, settings = card["tags"], card["labels"], card["heads"]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise InputError(f"not a readable span model record ({type(error).__name__}: {error}); retrain with "
+                             "llmgraph train-span", folder / CARD) from None
         tokenizer, encoder = load_encoder(folder / "encoder")
-        heads = SpanHeads(encoder.config.hidden_size, card["tags"], card["labels"], **card["heads"])
-        heads.load_state_dict(torch.load(folder / "heads.pt", weights_only=True))
+        heads = SpanHeads(encoder.config.hidden_size, tags, labels, **settings)
+        try:
+            with warnings.catch_warnings():  # torch's notes on a damaged file's pickle protocol: the error says it
+                warnings.simplefilter("ignore")
+                state = torch.load(folder / "heads.pt", weights_only=True)
+            heads.load_state_dict(state)
+        except FileNotFoundError:
+            raise InputError("missing: a span model folder needs its heads; retrain with llmgraph train-span",
+                             folder / "heads.pt") from None
+        except Exception as error:  # noqa: BLE001 - torch.load and pickle raise many kinds for a damaged file
+            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise InputError(f"not the heads of this span model ({type(error).__name__}: {first}); retrain with "
+                             "llmgraph train-span", folder / "heads.pt") from None
         chosen = {"auto": torch.bfloat16 if _bfloat16_is_fast() else torch.float32,
                   "bfloat16": torch.bfloat16, "float32": torch.float32}[dtype]
         predictor = cls(folder, card, tokenizer, encoder.to(chosen).eval(), heads.eval(), chosen)
