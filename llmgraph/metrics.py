@@ -698,6 +698,16 @@ def evaluate(
     return Scored.of(gold, pred, label_set, rewards).result(samples, seed, confidence)
 
 
+def no_common_ids(pred_ids: list[str], gold_ids: list[str], gold: str) -> str:
+    """The problem of predictions that share no report id with their gold (a file keyed by position, as the
+    radgraph package writes its outputs: "0", "1", ...), with a few ids of each."""
+    def few(ids: list[str]) -> str:
+        return ", ".join(map(repr, ids[:3])) + (", ..." if len(ids) > 3 else "")
+
+    return (f"no report id in common with {gold} (predictions: {few(pred_ids)}; gold: {few(gold_ids)}): key each "
+            "graph by its report's id")
+
+
 def evaluate_files(
     gold_path: str | Path,
     pred_path: str | Path,
@@ -724,6 +734,9 @@ def evaluate_files(
                             lambda place: pairer.report(gold_file.documents_at(place[0])[place[1]]))
     if scores.n_reports == 0:
         raise InputError("no gold reports to evaluate", gold_path)
+    unmatched = predictions.unmatched()
+    if unmatched and len(pairer.missing_predictions()) == scores.n_reports:
+        raise InputError(no_common_ids(unmatched, pairer.missing_predictions(), f"the gold file {gold_path}"), pred_path)
     return _result(scores, pairer, predictions.unmatched(), samples, seed, confidence)
 
 

@@ -26,7 +26,7 @@ from llmgraph.document import Document
 from llmgraph.errors import InputError
 from llmgraph.formats import read_radgraph
 from llmgraph.labels import label_set_of
-from llmgraph.metrics import check_same_text
+from llmgraph.metrics import check_same_text, no_common_ids
 from llmgraph.systems import Batch, SystemContext, file_sha256
 
 MISSING = "not in the predictions file"  # the error of a gold report the file has no graph for
@@ -83,16 +83,18 @@ class PredictionsSystemConfig:
 
     def system(self, context: SystemContext) -> "PredictionFile":
         return PredictionFile(self.file_for(context.gold_set), _labeler(self.labeler), self.reference,
-                              context.gold_ids)
+                              context.gold_ids, context.gold_set)
 
 
 class PredictionFile:
     """A System over a file of graphs: each gold report's graph, looked up by report id."""
 
     def __init__(self, path: Path, labeler: str | None = None, reference: bool = False,
-                 gold_ids: frozenset[str] | None = None):
-        """``gold_ids``: the reports of the gold set, to count the predictions it does not have."""
+                 gold_ids: frozenset[str] | None = None, gold_set: str | None = None):
+        """``gold_ids``: the reports of the gold set (``gold_set`` its name), to count the predictions it does
+        not have, and to refuse a file that has none of them."""
         self.path, self.labeler, self.reference, self.gold_ids = Path(path), labeler, reference, gold_ids
+        self.gold_set = gold_set
         self.sha256 = file_sha256(self.path)  # the cache key: a changed file is scored again
         self.by_id: dict[str, Document] | None = None
         self.counts = {"reports": 0, "reports_ok": 0, "reports_failed": 0, "reports_missing": 0}
@@ -125,6 +127,9 @@ class PredictionFile:
     def stream(self, docs: Iterable[Document]) -> Iterator[Batch]:
         if self.by_id is None:
             self.by_id = self._read()
+            if self.gold_ids is not None and not self.by_id.keys() & self.gold_ids:
+                raise InputError(no_common_ids(list(self.by_id), sorted(self.gold_ids),
+                                                 f"gold set {self.gold_set}" if self.gold_set else "the gold set"), self.path)
         docs = iter(docs)
         while batch := list(itertools.islice(docs, 256)):
             found = [(doc, self._prediction(doc)) for doc in batch]

@@ -175,3 +175,25 @@ def test_a_damaged_span_model_is_a_one_line_error_naming_the_file(tmp_path, span
         file = "span_model.json" if name == "card" else "heads.pt"
         one_line_error(llmgraph("extract", reports, "-o", tmp_path / f"{name}.json", "--type", "span", "--model", model),
                        f"{model / file}: ", "train-span")
+
+
+# 10. Predictions keyed by position share no id with the gold --------------------------------------------
+
+def test_predictions_with_no_report_id_in_common_with_the_gold_are_refused(tmp_path):
+    from dataclasses import replace
+
+    gold = tmp_path / "gold.json"
+    write_radgraph(GOLD[:5], gold)
+    by_position = tmp_path / "radgraph_outputs.json"
+    write_radgraph([replace(doc, id=str(n)) for n, doc in enumerate(GOLD[:5])], by_position)
+    done = llmgraph("evaluate", "--gold", gold, "--pred", by_position, "--bootstrap", "0")
+    one_line_error(done, f"{by_position}: no report id in common with the gold file {gold} (predictions: '0', '1', "
+                         f"'2', ...; gold: {GOLD[0].id!r}")
+    (tmp_path / "e.yaml").write_text(f"gold: [{{name: g, path: {gold}}}]\nbootstrap: {{samples: 10}}\n"
+                                     f"systems: [{{name: p, type: predictions, path: {by_position}}}]\n")
+    done = llmgraph("compare", tmp_path / "e.yaml", "-o", tmp_path / "out")
+    assert done.exit_code == 1
+    assert f"system p on g failed: {by_position}: no report id in common with gold set g (predictions: '0'" in done.stderr
+    # One id in common is a (poor) prediction file, scored as before.
+    write_radgraph([replace(doc, id=str(n)) if n else doc for n, doc in enumerate(GOLD[:5])], by_position)
+    assert llmgraph("evaluate", "--gold", gold, "--pred", by_position, "--bootstrap", "0").exit_code == 0
