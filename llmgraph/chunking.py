@@ -94,9 +94,9 @@ def _segments(doc: Document, source: str, offsets: list[tuple[int, int]]) -> lis
 
 
 def _line_start(source: str, offsets: list[tuple[int, int]], position: int) -> bool:
-    """Whether token ``position`` is the first on its line."""
+    """Whether token ``position`` is the first on its line (lines end in \n, \r\n or \r alone)."""
     begin = offsets[position][0]
-    return not source[source.rfind("\n", 0, begin) + 1:begin].strip()
+    return not source[max(source.rfind("\n", 0, begin), source.rfind("\r", 0, begin)) + 1:begin].strip()
 
 
 def _sentences(tokens: list[str], source: str, offsets: list[tuple[int, int]], first: int, end: int) -> list[tuple[int, int]]:

@@ -35,6 +35,7 @@ from llmgraph.metrics import evaluate as evaluate_documents
 from llmgraph.metrics import DEFAULT_REWARDS, REWARD_VERSIONS, evaluate_files
 from llmgraph.outputs import check_output
 from llmgraph.reports import ReportOptions
+from llmgraph.runlog import manifest_path
 from llmgraph.systems import RUNNABLE_TYPES
 
 
@@ -159,6 +160,14 @@ def _flag(help: str, *names: str, panel: str | None = None) -> Any:
 def _labeler_option(panel: str | None = None) -> Any:
     return typer.Option(None, "--labeler", metavar="1|2|both", rich_help_panel=panel,
                         help="For test files with labeler_1/labeler_2 annotations: which labeler's to use.")
+
+
+def _read_training(path: Path, labeler: Optional[str]) -> list[Document]:
+    """Gold reports to train on; ``--labeler 1|2`` names a labeler of a file that has two, never a plain file."""
+    docs = read_radgraph(path, labeler)
+    if labeler in ("1", "2") and docs and not any(doc.annotator for doc in docs):
+        raise InputError(f"--labeler {labeler} given, but the file has no labeler_1/labeler_2 annotations", path)
+    return docs
 
 
 def _sections(sections: Optional[str]) -> tuple[str, ...]:
@@ -373,7 +382,7 @@ def extract(
     grammar_backend: Optional[GrammarBackend] = OPTION_GRAMMAR_BACKEND,
     endpoints: Optional[list[str]] = typer.Option(None, "--endpoint", "--url", metavar="URL", help="An OpenAI-compatible server (default http://127.0.0.1:8000/v1); repeat it to spread requests over several, with failover.", rich_help_panel=SERVER),
     concurrency: Optional[int] = typer.Option(None, "--concurrency", min=1, help="Requests in flight per server (default: 16).", rich_help_panel=SERVER),
-    engine: Engine = typer.Option(Engine.LOCAL, "--engine", help="local: this process; ray: replicas of the system on a Ray cluster (Ray Data; pip install 'llmgraph[ray]').", rich_help_panel=SCALE),
+    engine: Engine = typer.Option(Engine.LOCAL, "--engine", help="local: this process; ray: replicas of the system on a Ray cluster (Ray Data; pip install 'llmgraph\\[ray]').", rich_help_panel=SCALE),
     replicas: Optional[int] = typer.Option(None, "--replicas", min=1, help="--engine ray: copies of the system (actors), each loading the model once (default: 1).", rich_help_panel=SCALE),
     cpus_per_replica: Optional[float] = typer.Option(None, "--cpus-per-replica", help="--engine ray: CPU cores each replica reserves (default: 1).", rich_help_panel=SCALE),
     gpus_per_replica: Optional[float] = typer.Option(None, "--gpus-per-replica", help="--engine ray: GPUs each replica reserves (default: 0; 1 for a vLLM engine per GPU).", rich_help_panel=SCALE),
@@ -495,6 +504,7 @@ def batch_requests(
     seed: Optional[int] = OPTION_SEED,
     fuzzy: Optional[bool] = OPTION_FUZZY,
     grammar_backend: Optional[GrammarBackend] = OPTION_GRAMMAR_BACKEND,
+    force: bool = _flag("Replace an existing requests file and its manifest.", "--force", panel=OUTPUT),
 ) -> None:
     """Write one OpenAI Batch request per report (per chunk of a long report; custom_id: the report id, or ID#N).
 
@@ -505,6 +515,9 @@ def batch_requests(
     given = {key: value for key, value in locals().items() if key in LLM_OPTIONS and value is not None}
     settings = _system_settings(SystemType.LLM, model, None, given)
     check_output(output, [source, examples], suffixes=(".jsonl",))
+    if not force and (output.exists() or manifest_path(output).exists()):
+        raise InputError("exists (requests sent to a batch API may need it to read their results): give another "
+                         "file, or --force to replace it and its manifest", output)
     manifest = write_requests(source, output, settings, _report_options(text_column, id_column, modality, sections,
                                                                        txt_layout),
                               labeler, examples, target.value, served_model)
@@ -685,8 +698,8 @@ def train_span_command(
 
     check_output(output, [train, dev], folder=True)
     check_model_output(output, SPAN_CARD, [("training file", train), ("dev file", dev), ("encoder", encoder)])
-    train_docs = read_radgraph(train, labeler)
-    dev_docs = read_radgraph(dev, labeler) if dev is not None else None
+    train_docs = _read_training(train, labeler)
+    dev_docs = _read_training(dev, labeler) if dev is not None else None
     card = train_span(train_docs, dev_docs, output, encoder=encoder, epochs=epochs, batch_size=batch_size,
                       lr=learning_rate, seed=seed)
     best = card["best"]
@@ -740,8 +753,8 @@ def train_llm_command(
                                merge=not no_merge, dev_reports=dev_reports, chunk_words=chunk_words)
     check_output_folder(output, force, config, {"train_file": train, "dev_file": dev})
     check_output(output, [train, dev], folder=True)
-    train_docs = read_radgraph(train, labeler)
-    dev_docs = read_radgraph(dev, labeler) if dev is not None else None
+    train_docs = _read_training(train, labeler)
+    dev_docs = _read_training(dev, labeler) if dev is not None else None
     data = {"train_file": str(train), "train_sha256": file_sha256(train),
             **({"dev_file": str(dev), "dev_sha256": file_sha256(dev)} if dev is not None else {})}
     card = train_llm(train_docs, dev_docs, output, config, force=force, progress=not quiet, data=data)

@@ -662,19 +662,17 @@ class Scored:
         """What ``evaluate`` returns."""
         return _result(self.reports, self.pairer, self.unmatched, samples, seed, confidence)
 
-    def per_report(self) -> list[dict[str, float | None]]:
+    def per_report(self) -> list[dict[str, float]]:
         """Per report, in gold order: entity and relation precision, recall and F1, and the three rewards.
-        Precision, recall and F1 are None where undefined: nothing predicted (precision), nothing in the
-        gold (recall), neither (F1)."""
+        Where a ratio has nothing to count (nothing predicted, nothing in the gold) it is 0.0, as
+        ``evaluate`` says of that one report (``prf``)."""
         scores, rows = self.reports, []
         columns = {kind: 3 * scores.metrics.index(kind) for kind in ("entity", "relation")}
         for index, counts in enumerate(scores.counts.tolist()):
-            row: dict[str, float | None] = {}
+            row: dict[str, float] = {}
             for kind, column in columns.items():
-                tp, fp, fn = counts[column:column + 3]
-                row |= {f"{kind}_precision": tp / (tp + fp) if tp + fp else None,
-                        f"{kind}_recall": tp / (tp + fn) if tp + fn else None,
-                        f"{kind}_f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None}
+                precision, recall, f1 = prf(*map(np.array, counts[column:column + 3]))
+                row |= {f"{kind}_precision": float(precision), f"{kind}_recall": float(recall), f"{kind}_f1": float(f1)}
             rows.append(row | {name: float(scores.rewards[name][index]) for name in REWARD_LEVELS})
         return rows
 

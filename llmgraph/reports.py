@@ -27,13 +27,14 @@ from llmgraph.formats import open_input, parse_json, read_lines
 TEXT_COLUMNS = ("report", "text", "report_text")
 ID_COLUMNS = ("id", "report_id", "study_id")
 CSV_CHUNK = 10_000  # rows read at a time
-# A header: start of a line, a known section name or an all-caps phrase, then a colon.
+# A header: start of a line (after \n, or \r alone: old Mac line ends), a known section name or an all-caps
+# phrase, then a colon.
 _KNOWN_SECTIONS = (
     "findings|impression|impressions|indication|indications|history|clinical history|clinical information|"
     "comparison|comparisons|technique|examination|exam|reason for exam|reason for examination|conclusion|"
     "conclusions|recommendation|recommendations|notification|addendum|procedure|wet read|final report"
 )
-_HEADER = re.compile(rf"^[ \t]*(?P<name>(?i:{_KNOWN_SECTIONS})|[A-Z][A-Z /&()-]{{2,40}}?)[ \t]*:", re.MULTILINE)
+_HEADER = re.compile(rf"(?:^|(?<=\r))[ \t]*(?P<name>(?i:{_KNOWN_SECTIONS})|[A-Z][A-Z /&()-]{{2,40}}?)[ \t]*:", re.MULTILINE)
 
 
 TXT_LAYOUTS = ("auto", "lines", "blocks")
@@ -122,19 +123,19 @@ def _documents_from_rows(rows: Iterable[dict[str, Any]], path: Path, options: Re
     """Documents from table rows, one at a time; the columns are those of the first row."""
     rows = iter(rows)
     first = next(rows, None)
-    header = first or {}
+    if first is None:  # no rows: no reports (the callers say so), whatever the columns
+        return
+    header = first
     columns = {key.lower(): key for key in header}
     text_column = options.text_column or next((columns[c] for c in TEXT_COLUMNS if c in columns), None)
     column_sections = bool(options.sections) and all(name in columns for name in options.sections)
     if text_column is None and not column_sections:
         raise InputError(f"no report text column (looked for {', '.join(TEXT_COLUMNS)}; choose one with --text-column)", path)
-    if first is not None and text_column not in header and not column_sections:
+    if text_column not in header and not column_sections:
         raise InputError(f"no column {text_column!r} (columns: {', '.join(header)})", path)
     id_column = options.id_column or next((columns[c] for c in ID_COLUMNS if c in columns), None)
-    if options.id_column and first is not None and options.id_column not in header:
+    if options.id_column and options.id_column not in header:
         raise InputError(f"no column {options.id_column!r} (columns: {', '.join(header)})", path)
-    if first is None:
-        return
     seen: set[str] = set()
     for number, row in enumerate(itertools.chain([first], rows), 1):
         doc_id = _row_id(row, id_column, number, path)

@@ -197,3 +197,56 @@ def test_predictions_with_no_report_id_in_common_with_the_gold_are_refused(tmp_p
     # One id in common is a (poor) prediction file, scored as before.
     write_radgraph([replace(doc, id=str(n)) if n else doc for n, doc in enumerate(GOLD[:5])], by_position)
     assert llmgraph("evaluate", "--gold", gold, "--pred", by_position, "--bootstrap", "0").exit_code == 0
+
+
+# 12. Smaller surprises ------------------------------------------------------------------------------------
+
+def test_batch_requests_refuse_to_replace_a_requests_file_without_force(tmp_path):
+    reports = tmp_path / "reports.txt"
+    reports.write_text("No effusion.\nMild cardiomegaly.\n")
+    requests = tmp_path / "requests.jsonl"
+    options = ["--served-model", "m", "--shots", "0", "--prompt", "zero-shot"]
+    assert llmgraph("batch", "requests", reports, "-o", requests, *options).exit_code == 0
+    sent = requests.read_bytes(), (tmp_path / "requests.jsonl.manifest.json").read_bytes()
+    reports.write_text("Small left effusion.\n")
+    one_line_error(llmgraph("batch", "requests", reports, "-o", requests, *options),
+                   f"{requests}: exists", "--force")
+    assert (requests.read_bytes(), (tmp_path / "requests.jsonl.manifest.json").read_bytes()) == sent
+    assert llmgraph("batch", "requests", reports, "-o", requests, *options, "--force").exit_code == 0
+    assert requests.read_bytes() != sent[0]
+
+
+def test_a_labeler_named_for_a_file_without_two_labelers_is_refused_in_training(tmp_path):
+    write_radgraph(GOLD[:4], tmp_path / "train.json")
+    one_line_error(llmgraph("train-llm", "--train", tmp_path / "train.json", "--labeler", "2", "-o", tmp_path / "m"),
+                   "--labeler 2 given, but the file has no labeler_1/labeler_2 annotations")
+    one_line_error(llmgraph("train-span", "--train", tmp_path / "train.json", "--labeler", "1", "-o", tmp_path / "s"),
+                   "--labeler 1 given, but the file has no labeler_1/labeler_2 annotations")
+
+
+def test_section_headers_are_found_after_carriage_return_only_line_ends():
+    from llmgraph.chunking import split
+    from llmgraph.document import document_from_report
+    from llmgraph.reports import find_sections
+
+    for newline in ("\n", "\r\n", "\r"):
+        text = newline.join(["FINDINGS: Small left pleural effusion. Heart size is normal. Lungs are clear.",
+                             "IMPRESSION: Small effusion."])
+        assert list(find_sections(text)) == ["findings", "impression"], repr(newline)
+        chunks = split(document_from_report("r", text), 5)
+        assert [chunk.section for chunk in chunks][-1] == "impression", repr(newline)
+        assert all("IMPRESSION" not in chunk.doc.tokens for chunk in chunks if chunk.section == "findings")
+
+
+def test_a_parquet_file_without_rows_has_no_reports(tmp_path, span_model):
+    import pandas as pd
+
+    source = tmp_path / "reports.parquet"
+    pd.DataFrame({"id": pd.Series([], dtype=str), "report": pd.Series([], dtype=str)}).to_parquet(source)
+    one_line_error(llmgraph("extract", source, "-o", tmp_path / "o.json", "--type", "span", "--model", span_model),
+                   f"{source}: no reports")
+
+
+def test_the_ray_extra_shows_in_help():
+    done = CliRunner().invoke(app, ["extract", "--help"], env={"COLUMNS": "300"})
+    assert "pip install 'llmgraph[ray]'" in done.stdout

@@ -17,7 +17,7 @@ from llmgraph.document import Document
 from llmgraph.errors import InputError
 from llmgraph.formats import read_radgraph, write_radgraph
 from llmgraph.labels import LabelSet
-from llmgraph.metrics import evaluate_files, paired_randomization
+from llmgraph.metrics import evaluate, evaluate_files, paired_randomization
 from llmgraph.prompting import sample_gold_path
 from llmgraph.results import cost_columns
 
@@ -135,7 +135,8 @@ def test_references_are_marked_and_measured_against(files, compared):
 
 
 def test_per_report_scores_sum_to_the_micro_scores(files, compared):
-    """per_report.csv: the reports' rewards average to RG_E etc.; F1 is blank where undefined."""
+    """per_report.csv: the reports' rewards average to RG_E etc.; each report's precision, recall and F1 are
+    what ``evaluate`` says of that report alone (0.0, never blank, where there is nothing to count)."""
     frame = pd.read_csv(files / "out" / "results.csv")
     per_report = pd.read_csv(files / "out" / "per_report.csv")
     for (system, gold_set), rows in per_report.groupby(["system", "gold_set"]):
@@ -145,6 +146,13 @@ def test_per_report_scores_sum_to_the_micro_scores(files, compared):
             assert rows[metric].mean() == pytest.approx(value[metric], abs=1e-12)
     assert {"modality", "tokens", "entity_f1", "relation_recall"} <= set(per_report.columns)
     assert per_report.tokens.min() > 0
+    scores = [c for c in per_report.columns if c.endswith(("_precision", "_recall", "_f1"))]
+    assert not per_report[scores].isna().any().any()
+    gold = {doc.id: doc for doc in read_radgraph(files / "gold.json")}
+    row = per_report[(per_report.system == "a") & (per_report.gold_set == "sample")].iloc[0]  # no prediction
+    alone = evaluate([gold[row.id]], [], samples=0)
+    assert (row.entity_precision, row.entity_recall, row.entity_f1) == (alone["entity_precision"], alone["entity_recall"],
+                                                                        alone["entity_f1"])
 
 
 def test_a_changed_predictions_file_is_scored_again(files, compared, tmp_path):
