@@ -167,6 +167,42 @@ def test_an_interrupted_training_leaves_nothing_that_looks_like_a_model(tmp_path
     assert list(tmp_path.iterdir()) == []
 
 
+def test_sigterm_during_training_leaves_no_unfinished_folder(tmp_path):
+    """A scheduler's time limit (SIGTERM) ends train-llm through the same clean-up as Ctrl-C."""
+    import signal
+    import time
+
+    train = tmp_path / "train.json"
+    write_radgraph(
+        [Document(f"{doc.id}-{n}", doc.text, doc.entities, doc.relations) for n in range(16) for doc in tiny_reports()],
+        train)
+    process = subprocess.Popen([sys.executable, "-m", "llmgraph", "train-llm", "--train", str(train), "-o",
+                                str(tmp_path / "model"), "--epochs", "50", "--batch-size", "1", "--dev-reports", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    deadline = time.monotonic() + 300
+    while not list(tmp_path.glob(".model.partial.*")) and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    assert list(tmp_path.glob(".model.partial.*")), "the training started"
+    time.sleep(1)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, stderr[-2000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.json"], "no hidden staging folder is left"
+
+
+def test_progress_lines_say_step_loss_speed_and_time_left(monkeypatch):
+    from llmgraph.finetune import train as module
+
+    logged: list[str] = []
+    lines = module._ProgressLines(steps=40, epochs=2, log=logged.append)
+    for step in range(40):
+        lines.step(1 + step // 20, 1.5, 250.0)
+    assert len(logged) == 20 and logged[0].startswith("step 2/40 (epoch 1/2): loss 1.500, 250 tokens/s, ")
+    assert logged[-1].startswith("step 40/40 (epoch 2/2)") and logged[-1].endswith("00:00:00 left")
+    lines.epoch({"epoch": 2, "seconds": 12.0, "train_loss": 1.25, "dev_loss": 1.5}, 240.0)
+    assert logged[-1] == "epoch 2/2 done in 12 s: train loss 1.250, dev loss 1.500, 240 tokens/s, 00:00:00 left"
+
+
 def test_a_fine_tuned_models_prompt_and_labels_are_its_defaults(tmp_path, capsys):
     folder = tmp_path / "ft"
     folder.mkdir()
@@ -198,9 +234,13 @@ def test_a_tiny_real_fine_tune_lowers_the_loss_and_its_folder_extracts_in_vllm_a
     model = tmp_path / "model"
     (tmp_path / ".model.partial.killed").mkdir()  # left by a training that was killed with -9
     done = subprocess.run([sys.executable, "-m", "llmgraph", "train-llm", "--train", str(train), "--dev", str(train),
-                           "-o", str(model), "--epochs", "4", "--lr", "1e-3", "--dev-reports", "4", "-q"],
+                           "-o", str(model), "--epochs", "4", "--lr", "1e-3", "--dev-reports", "4"],
                           capture_output=True, text=True, env=ENV, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
+    # stderr is not a terminal: progress comes as lines (a run under nohup or a scheduler leaves a log)
+    assert "llmgraph: step 4/4 (epoch 4/4): loss " in done.stderr and " tokens/s, 00:00:00 left" in done.stderr
+    assert [line.split(" done")[0] for line in done.stderr.splitlines() if " done in " in line] == [
+        f"llmgraph: epoch {n}/4" for n in range(1, 5)] and "dev loss" in done.stderr
     assert "removing 1 unfinished folder(s) of earlier trainings" in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "train.json"]
     card = json.loads((model / CARD).read_text())

@@ -11,6 +11,7 @@ an interrupted run never leaves anything that looks like a model.
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import json
@@ -18,8 +19,10 @@ import os
 import platform
 import random
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
@@ -287,6 +290,59 @@ def check_output_folder(out_dir: Path, force: bool, config: "LLMTrainingConfig |
     check_model_output(out_dir, CARD, inputs, force=True if force else False)
 
 
+PROGRESS_LINES = 20  # progress lines per training when stderr is not a terminal (plus one per epoch)
+PROGRESS_SECONDS = 300.0  # and at least one this often
+
+
+class _ProgressLines:
+    """Progress as log lines, for a training whose stderr is a file: step, epoch, loss, tokens/s, time left."""
+
+    def __init__(self, steps: int, epochs: int, log: Callable[[str], None]):
+        self.steps, self.epochs, self.log = steps, epochs, log
+        self.every = max(1, steps // PROGRESS_LINES)
+        self.done, self.started = 0, time.perf_counter()
+        self.last = self.started
+
+    def _left(self) -> str:
+        elapsed = time.perf_counter() - self.started
+        left = elapsed / self.done * (self.steps - self.done) if self.done else 0.0
+        return time.strftime("%H:%M:%S", time.gmtime(left))
+
+    def step(self, epoch: int, loss: float, tokens_per_second: float) -> None:
+        self.done += 1
+        now = time.perf_counter()
+        if self.done % self.every and now - self.last < PROGRESS_SECONDS and self.done != self.steps:
+            return
+        self.last = now
+        self.log(f"step {self.done}/{self.steps} (epoch {epoch}/{self.epochs}): loss {loss:.3f}, "
+                 f"{tokens_per_second:.0f} tokens/s, {self._left()} left")
+
+    def epoch(self, record: dict[str, Any], tokens_per_second: float) -> None:
+        dev = f", dev loss {record['dev_loss']:.3f}" if "dev_loss" in record else ""
+        self.log(f"epoch {record['epoch']}/{self.epochs} done in {record['seconds']:.0f} s: train loss "
+                 f"{record['train_loss']:.3f}{dev}, {tokens_per_second:.0f} tokens/s, {self._left()} left")
+
+
+def _terminated_as_exit(function: Callable[..., Any]) -> Callable[..., Any]:
+    """While ``function`` runs, SIGTERM (``kill``, a batch scheduler's time limit) ends it as Ctrl-C does:
+    through the clean-up that removes its unfinished folder. Only in the main thread, where Python runs
+    signal handlers."""
+    def terminate(number: int, frame: Any) -> None:
+        raise SystemExit(128 + number)
+
+    @functools.wraps(function)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread() is not threading.main_thread():
+            return function(*args, **kwargs)
+        previous = signal.signal(signal.SIGTERM, terminate)
+        try:
+            return function(*args, **kwargs)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    return run
+
+
 def _publish(staging: Path, out_dir: Path) -> None:
     """Rename the finished folder into place, replacing an old one only now (``--force``)."""
     if out_dir.exists():
@@ -348,10 +404,13 @@ class _Fit:
 
 
 def _fit(model: Any, examples: list[TrainingExample], dev_examples: list[TrainingExample],
-         config: LLMTrainingConfig, pad_id: int, dtype: Any, device: str, progress: bool) -> _Fit:
+         config: LLMTrainingConfig, pad_id: int, dtype: Any, device: str, progress: bool,
+         log: Callable[[str], None] = print) -> _Fit:
     """The epochs: length-bucketed batches in a seeded order, gradient accumulation, AdamW with warm-up and
     linear decay, the dev loss after each epoch; the weights of the epoch with the lowest dev loss (the last
-    without dev examples) are left in ``model``."""
+    without dev examples) are left in ``model``. ``progress`` is a bar on a terminal, else (a log file under
+    ``nohup`` or a batch scheduler) a line through ``log`` every ``PROGRESS_LINES``-th of the steps (at least
+    every ``PROGRESS_SECONDS``) and after each epoch."""
     import torch
     from tqdm import tqdm
     from transformers import get_linear_schedule_with_warmup
@@ -364,6 +423,7 @@ def _fit(model: Any, examples: list[TrainingExample], dev_examples: list[Trainin
     history: list[dict[str, Any]] = []
     best, best_state = None, None
     tokens, seconds = 0, 0.0
+    lines = _ProgressLines(steps, config.epochs, log) if progress and not sys.stderr.isatty() else None
     with tqdm(total=steps, unit="step", disable=None if progress else True, dynamic_ncols=True) as bar:
         for epoch in range(1, config.epochs + 1):
             model.train()
@@ -385,8 +445,10 @@ def _fit(model: Any, examples: list[TrainingExample], dev_examples: list[Trainin
                 schedule.step()
                 optimizer.zero_grad(set_to_none=True)
                 bar.update(1)
-                bar.set_postfix(epoch=epoch, loss=f"{epoch_loss / epoch_tokens:.3f}",
-                                tokens_per_s=f"{tokens / (seconds + time.perf_counter() - epoch_started):.0f}")
+                rate = tokens / (seconds + time.perf_counter() - epoch_started)
+                bar.set_postfix(epoch=epoch, loss=f"{epoch_loss / epoch_tokens:.3f}", tokens_per_s=f"{rate:.0f}")
+                if lines:
+                    lines.step(epoch, epoch_loss / epoch_tokens, rate)
             seconds += time.perf_counter() - epoch_started
             record = {"epoch": epoch, "train_loss": epoch_loss / max(1, epoch_tokens),
                       "seconds": time.perf_counter() - epoch_started}
@@ -395,6 +457,8 @@ def _fit(model: Any, examples: list[TrainingExample], dev_examples: list[Trainin
                 bar.set_postfix(epoch=epoch, loss=f"{record['train_loss']:.3f}", dev_loss=f"{record['dev_loss']:.3f}",
                                 tokens_per_s=f"{tokens / seconds:.0f}")
             history.append(record)
+            if lines:
+                lines.epoch(record, tokens / seconds if seconds else 0.0)
             if not dev_examples or best is None or record["dev_loss"] < best["dev_loss"]:
                 best = record
                 # A copy only when a later epoch might be worse: the last epoch's weights are in the model.
@@ -407,6 +471,7 @@ def _fit(model: Any, examples: list[TrainingExample], dev_examples: list[Trainin
     return _Fit(history, best, tokens, seconds)
 
 
+@_terminated_as_exit
 def train_llm(train_docs: list[Document], dev_docs: list[Document] | None, out_dir: str | Path,
               config: LLMTrainingConfig | None = None, force: bool = False, progress: bool = True,
               data: dict[str, Any] | None = None, log: Callable[[str], None] | None = None) -> dict[str, Any]:
@@ -481,7 +546,7 @@ def train_llm(train_docs: list[Document], dev_docs: list[Document] | None, out_d
     staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the model folder is a normal one
     try:
         try:
-            fit = _fit(model, examples, dev_examples, config, pad_id, dtype, device, progress)
+            fit = _fit(model, examples, dev_examples, config, pad_id, dtype, device, progress, log)
         except torch.OutOfMemoryError:
             raise InputError(f"out of memory on {device} at --batch-size {config.batch_size}, --max-length "
                              f"{config.max_length}: try a smaller batch with --grad-accum, --gradient-checkpointing, "
