@@ -16,8 +16,8 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-# the resume tests' 200 synthetic reports and their uninterrupted local run
-from test_resume import ENV, check_resumed, kill_9_after, llmgraph, partial_lines, reports, uninterrupted  # noqa: E402,F401
+# the resume tests' helpers; their 200 synthetic reports and uninterrupted local run are session fixtures (conftest)
+from test_resume import ENV, check_resumed, kill_9_after, llmgraph, partial_lines  # noqa: E402
 
 from llmgraph.formats import read_radgraph  # noqa: E402
 

