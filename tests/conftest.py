@@ -1,9 +1,15 @@
-"""Shared fixtures: the embedded model (converted once into the user cache) and its tokenizer."""
+"""Shared fixtures: what is expensive is made once per session (a trained span model, a LoRA adapter, the
+resume tests' reports and run, one vLLM engine), and once for all workers when the suite runs in parallel
+(``pytest -n 2``): the first worker to need it builds it under a lock in the run's shared temp folder."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import sys
 from pathlib import Path
+from typing import Callable, Iterator
 
 import pytest
 
@@ -16,6 +22,43 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "page" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.browser)
+
+
+def pytest_configure(config):
+    """In a parallel run each worker computes with one thread (two workers share two cores), as vLLM's
+    and torch's defaults would otherwise put four busy threads on two cores."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        with contextlib.suppress(ImportError):
+            import torch
+
+            torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
+
+def shared(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
+    """``name``'s folder in the temp folder shared by all workers of this run, built once by ``build(folder)``
+    (the first worker to get here builds it under a lock; the others wait for it)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # pytest-xdist gives each worker a folder below the run's own
+    folder, done = root / "shared" / name, root / "shared" / f"{name}.done"
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(root / "shared" / f"{name}.lock"):
+        if not done.exists():
+            folder.mkdir(exist_ok=True)
+            build(folder)
+            done.touch()
+    return folder
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @pytest.fixture(scope="session")
@@ -35,14 +78,15 @@ def tokenizer(embedded_model):
 @pytest.fixture(scope="session")
 def span_model(tmp_path_factory) -> Path:
     """A span baseline trained on the 28 sample gold reports (5 epochs, about 25 s on two cores)."""
-    from llmgraph.formats import read_radgraph
-    from llmgraph.prompting import sample_gold_path
-    from llmgraph.span import train_span
+    def train(folder: Path) -> None:
+        from llmgraph.formats import read_radgraph
+        from llmgraph.prompting import sample_gold_path
+        from llmgraph.span import train_span
 
-    docs = read_radgraph(sample_gold_path())
-    folder = tmp_path_factory.mktemp("span") / "model"
-    train_span(docs, docs, folder, epochs=5, batch_size=8, progress=False)
-    return folder
+        docs = read_radgraph(sample_gold_path())
+        train_span(docs, docs, folder / "model", epochs=5, batch_size=8, progress=False)
+
+    return shared(tmp_path_factory, "span", train) / "model"
 
 
 @pytest.fixture(scope="session")
@@ -50,40 +94,45 @@ def lora_adapter(tmp_path_factory) -> Path:
     """A LoRA adapter of the embedded model (``train-llm --method lora --no-merge``), trained for two
     steps on four short reports (about 15 s): for the adapter paths (peft, vLLM's LoRARequest, vllm serve)."""
     pytest.importorskip("peft")
-    from test_finetune import tiny_reports
 
-    from llmgraph.finetune import LLMTrainingConfig, train_llm
+    def train(folder: Path) -> None:
+        from test_finetune import tiny_reports
 
-    folder = tmp_path_factory.mktemp("lora") / "adapter"
-    train_llm(tiny_reports(), None, folder, LLMTrainingConfig(method="lora", lora_rank=8, merge=False, epochs=2,
-                                                              learning_rate=1e-3), progress=False)
-    return folder
+        from llmgraph.finetune import LLMTrainingConfig, train_llm
+
+        train_llm(tiny_reports(), None, folder / "adapter", LLMTrainingConfig(
+            method="lora", lora_rank=8, merge=False, epochs=2, learning_rate=1e-3), progress=False)
+
+    return shared(tmp_path_factory, "lora", train) / "adapter"
 
 
 @pytest.fixture(scope="session")
 def reports(tmp_path_factory) -> Path:
     """200 synthetic reports (JSONL), for the resume and Ray tests."""
-    from typer.testing import CliRunner
+    def write(folder: Path) -> None:
+        from typer.testing import CliRunner
 
-    from llmgraph.cli import app
+        from llmgraph.cli import app
 
-    path = tmp_path_factory.mktemp("resume") / "reports.jsonl"
-    assert CliRunner().invoke(app, ["synth", "-n", "200", "-o", str(path), "--seed", "5"]).exit_code == 0
-    return path
+        done = CliRunner().invoke(app, ["synth", "-n", "200", "-o", str(folder / "reports.jsonl"), "--seed", "5"])
+        assert done.exit_code == 0, done.stderr
+
+    return shared(tmp_path_factory, "resume", write) / "reports.jsonl"
 
 
 @pytest.fixture(scope="session")
 def uninterrupted(reports, span_model, tmp_path_factory) -> Path:
     """The span baseline's uninterrupted run over ``reports``: what a killed and resumed run must equal."""
-    from typer.testing import CliRunner
+    def run(folder: Path) -> None:
+        from typer.testing import CliRunner
 
-    from llmgraph.cli import app
+        from llmgraph.cli import app
 
-    output = tmp_path_factory.mktemp("whole") / "out.json"
-    done = CliRunner().invoke(app, ["extract", str(reports), "-o", str(output), "--type", "span", "--model",
-                                    str(span_model)])
-    assert done.exit_code == 0, done.stderr
-    return output
+        done = CliRunner().invoke(app, ["extract", str(reports), "-o", str(folder / "out.json"), "--type", "span",
+                                        "--model", str(span_model)])
+        assert done.exit_code == 0, done.stderr
+
+    return shared(tmp_path_factory, "whole", run) / "out.json"
 
 
 @pytest.fixture(scope="session")

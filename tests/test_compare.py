@@ -27,7 +27,7 @@ gold:
 bootstrap: {samples: 200, seed: 1}
 defaults: {backend: transformers, decoding: {max_tokens: 12}}  # answers cut short: only cost matters here
 systems:
-  - {name: zero, prompt: zero-shot, shots: 0}
+  - {name: zero, prompt: zero-shot, shots: 0, chunk_words: 0}  # whole reports: fewer prompts
   - {name: span, type: span, model: SPAN_MODEL}
   - {name: span-b4, type: span, model: SPAN_MODEL, batch_size: 4}
   - {name: down-server, backend: openai, url: "http://127.0.0.1:9/v1"}
