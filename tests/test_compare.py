@@ -16,6 +16,8 @@ import pytest
 from llmgraph.formats import read_radgraph
 from llmgraph.prompting import sample_gold_path
 
+pytestmark = pytest.mark.slow  # the module's comparison runs an LLM system (about 35 s)
+
 SYSTEMS = ("zero", "span", "span-b4")
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "COLUMNS": "200"}
 

@@ -17,6 +17,8 @@ from llmgraph.grammar import GrammarMode
 from llmgraph.prompting import sample_gold_path
 from llmgraph.validation import check_document
 
+pytestmark = pytest.mark.slow  # every test here loads the embedded model or generates with it
+
 REPORTS = [
     "FINDINGS: Small left pleural effusion. No pneumothorax. Heart size is normal.",
     "IMPRESSION: Right lower lobe opacity, likely pneumonia.",

@@ -167,6 +167,7 @@ def test_an_interrupted_training_leaves_nothing_that_looks_like_a_model(tmp_path
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_sigterm_during_training_leaves_no_unfinished_folder(tmp_path):
     """A scheduler's time limit (SIGTERM) ends train-llm through the same clean-up as Ctrl-C."""
     import signal
@@ -332,6 +333,7 @@ def test_a_kept_lora_adapter_runs_in_vllm_through_a_lora_request_and_in_transfor
             check_document(doc)
 
 
+@pytest.mark.slow
 def test_the_chunked_loss_of_big_vocabularies_equals_the_whole_one(embedded_model, tokenizer):
     """Past the logits budget the loss runs in recomputed chunks: the same loss and gradients."""
     import torch

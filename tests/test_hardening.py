@@ -261,6 +261,7 @@ def test_a_corrupt_settings_file_and_a_garbage_lock_are_one_line_errors(span_mod
     assert span(source, output, span_model, "--force").exit_code == 0 and not lock_path(output).exists()
 
 
+@pytest.mark.slow
 def test_ctrl_c_says_how_to_resume(span_model, tmp_path):
     source = report_lines(tmp_path / "a.txt", [f"Small effusion number {n} ." for n in range(20000)])
     output = tmp_path / "out.json"

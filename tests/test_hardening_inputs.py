@@ -6,7 +6,6 @@ Commands run in this process through typer's runner; the span baseline is the fa
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from click.testing import Result

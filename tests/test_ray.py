@@ -38,6 +38,8 @@ def ray_processes() -> set[int]:
             if any(name in line for name in ("raylet", "gcs_server", "ray::", "default_worker.py"))}
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_two_replicas_of_the_span_baseline_write_what_a_local_run_writes(reports, span_model, uninterrupted,
                                                                         tmp_path):
     output = tmp_path / "out.json"
@@ -53,6 +55,8 @@ def test_two_replicas_of_the_span_baseline_write_what_a_local_run_writes(reports
     assert manifest["run_settings"] == local["run_settings"], "a Ray run resumes a local one and back"
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_a_killed_ray_job_run_again_loses_no_report_and_duplicates_none(reports, span_model, uninterrupted,
                                                                          tmp_path):
     output = tmp_path / "out.json"
@@ -70,6 +74,8 @@ def test_a_killed_ray_job_run_again_loses_no_report_and_duplicates_none(reports,
     check_resumed(before, output, done.stderr, uninterrupted)
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_the_python_entry_point_runs_in_a_users_own_ray_job(reports, span_model, uninterrupted, tmp_path):
     from llmgraph.batch import run_extraction
     from llmgraph.inputs import read_reports
@@ -88,6 +94,8 @@ def test_the_python_entry_point_runs_in_a_users_own_ray_job(reports, span_model,
     assert manifest["engine"]["replicas"] == 2
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_per_report_errors_are_rows_and_parquet_is_read(span_model, tmp_path):
     import pandas as pd
 
@@ -103,6 +111,7 @@ def test_per_report_errors_are_rows_and_parquet_is_read(span_model, tmp_path):
 
 @pytest.mark.vllm
 @pytest.mark.slow
+@pytest.mark.ray
 def test_the_vllm_engine_runs_in_a_ray_replica(tmp_path):
     pytest.importorskip("vllm")
     gold = read_radgraph(Path(__file__).parent.parent / "eval" / "data" / "sample_gold.json")[:6]
@@ -163,6 +172,7 @@ def test_replicas_the_cluster_cannot_place_are_refused():
         RayOptions(replicas=3).check_fits(two_cpus)
 
 
+@pytest.mark.ray
 def test_a_replica_asking_for_a_gpu_on_a_cluster_without_one_is_refused_not_left_waiting(span_model, tmp_path):
     source = tmp_path / "reports.txt"
     source.write_text("No effusion.\n")

@@ -68,6 +68,7 @@ def check_resumed(before: list[str], output: Path, stderr: str, uninterrupted: P
     assert not lock_path(output).exists()
 
 
+@pytest.mark.slow
 def test_kill_9_then_the_same_command_loses_nothing_and_duplicates_nothing(reports, span_model, uninterrupted,
                                                                            tmp_path):
     output = tmp_path / "out.json"
@@ -193,6 +194,7 @@ def compare_experiment(folder: Path, reports: Path, span_model: Path) -> Path:
     return experiment
 
 
+@pytest.mark.slow
 def test_compare_killed_mid_system_continues_where_it_stopped(reports, span_model, uninterrupted, tmp_path):
     """compare runs each system through extract's resumable runner: a kill -9 loses at most the
     batch in flight, and the same command continues the system it was running."""

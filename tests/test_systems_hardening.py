@@ -157,6 +157,7 @@ def test_a_local_llm_replaced_in_place_changes_its_settings_and_compare_key(tmp_
 
 # --- 2. every system refuses over-long reports per report, in bounded memory ----------------------------------
 
+@pytest.mark.slow
 def test_the_span_system_refuses_over_long_reports_per_report_in_bounded_memory(span_model):
     done = run_limited("""
 import json, sys
@@ -180,6 +181,7 @@ print(json.dumps({"errors": {k: v for _, e in batches for k, v in e.items()},
     assert result["predicted"] == ["ok"] and result["entities"][0] > 0
 
 
+@pytest.mark.slow
 def test_one_enormous_token_costs_no_more_than_a_window(span_model):
     done = run_limited("""
 import json, sys
@@ -195,6 +197,7 @@ print(json.dumps([[d.id, len(d.tokens), len(d.entities)] for d in predictor.pred
     assert [[name, tokens] for name, tokens, _ in json.loads(done.stdout)] == [["bang", 1], ["cjk", 1], ["a", 1]]
 
 
+@pytest.mark.slow
 def test_relation_pairs_are_found_and_scored_in_memory_linear_in_the_pairs():
     done = run_limited("""
 import json, torch
