@@ -56,9 +56,10 @@ def check_output(output: Path, inputs: Iterable[Path | None] = (), suffixes: tup
 
 
 def _inside(path: Path, folder: Path) -> bool:
-    """Whether ``path`` is ``folder`` or lies under it (through links, by the real paths)."""
-    real, root = path.resolve(), folder.resolve()
-    return real == root or real.is_relative_to(root) or _same_file(path, folder)
+    """Whether ``path`` is ``folder`` or lies under it: as written (a link placed there) or by the real paths
+    (a link to there)."""
+    written, root = Path(os.path.abspath(path)), Path(os.path.abspath(folder))
+    return written.is_relative_to(root) or path.resolve().is_relative_to(folder.resolve()) or _same_file(path, folder)
 
 
 def refuse_inputs_under(written: Iterable[Path], inputs: Iterable[tuple[str, Path]]) -> None:
@@ -99,8 +100,8 @@ def check_model_output(out_dir: Path, card: str, inputs: Iterable[tuple[str, Pat
     out_dir = Path(out_dir)
     for what, source in inputs:
         if source is not None and _inside(Path(source).expanduser(), out_dir):
-            raise InputError(f"holds the {what} {source}: training would write over it; give another output "
-                             "folder", out_dir)
+            where = f"is the {what}" if _same_file(Path(source).expanduser(), out_dir) else f"holds the {what} {source}"
+            raise InputError(f"{where}: training would write over it; give another output folder", out_dir)
     if not out_dir.exists():
         return
     if not out_dir.is_dir():

@@ -73,6 +73,10 @@ def test_compare_refuses_an_exemplar_pool_or_a_training_file_among_its_outputs(t
                                      "systems: [{name: z, shots: 0}]\n")
     (out / "results.md").write_text("not a gold file")
     one_line_error(llmgraph("compare", tmp_path / "e.yaml", "-o", out), "exemplar pool", "results.md")
+    (out / "gold").mkdir()  # a link placed where compare writes counts as lying there
+    (out / "gold" / "g.json").symlink_to(tmp_path / "g.json")
+    (tmp_path / "e.yaml").write_text("gold: [{name: g, path: out/gold/g.json}]\nsystems: [{name: z, shots: 0}]\n")
+    one_line_error(llmgraph("compare", tmp_path / "e.yaml", "-o", out), "gold set g", "lies where this command writes")
 
 
 def test_compare_runs_when_its_inputs_sit_beside_its_outputs(tmp_path, span_model):
