@@ -9,7 +9,10 @@ RUN_ENV := HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
 # The suite runs on two pytest-xdist workers, a test file per worker at a time (a file's module fixtures, such
 # as the vLLM server, are made once); the 10 slowest tests close every run's log.
-PYTEST := $(RUN_ENV) $(BIN)/python -m pytest -n 2 --dist loadfile --durations=10 --durations-min=1
+# --no-loadscope-reorder keeps tests/conftest.py's order (the longest files first); PYTEST_ARGS adds options
+# (e.g. PYTEST_ARGS=--junitxml=junit.xml for eval/test_durations.py).
+PYTEST := $(RUN_ENV) $(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=10 \
+	--durations-min=1 $(PYTEST_ARGS)
 # The inner loop (README, Contributing): no vLLM, no browser, no Ray cluster, nothing slow.
 FAST := not vllm and not browser and not ray and not slow
 

@@ -119,7 +119,7 @@ def test_the_vllm_engine_runs_in_a_ray_replica(tmp_path):
     source.write_text("".join(json.dumps({"id": doc.id, "report": doc.text}) + "\n" for doc in gold))
     output = tmp_path / "out.json"
     done = run("extract", str(source), "-o", str(output), "--backend", "vllm", "--engine", "ray", "-q",
-               "--cpus-per-replica", "2", timeout=900)
+               "--cpus-per-replica", "2", "--shots", "1", "--max-tokens", "256", timeout=900)  # as test_vllm's runs
     assert done.returncode == 0, done.stderr
     manifest = json.loads(output.with_name("out.json.manifest.json").read_text())
     assert manifest["engine"]["name"] == "ray" and manifest["backend"]["backend"] == "vllm"

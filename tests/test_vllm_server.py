@@ -102,7 +102,8 @@ def test_a_server_killed_mid_run_and_restarted_loses_no_report(servers, tmp_path
     output = tmp_path / "p.json"
     run = subprocess.Popen([sys.executable, "-m", "llmgraph", "extract", str(tmp_path / "reports.json"), "-o",
                             str(output), "--backend", "openai", "--endpoint", url, "--shots", "0", "--prompt",
-                            "zero-shot", "--max-tokens", "48", "--batch-size", "4", "--concurrency", "2"],
+                            "zero-shot", "--max-tokens", "48", "--batch-size", "4", "--concurrency", "2",
+                            "--chunk-words", "0"],  # a request per report: the kill, not chunking, is tested here
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ | CPU_ENV)
     partial = tmp_path / "p.json.partial.jsonl"
     deadline = time.time() + 300
