@@ -8,26 +8,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from click.testing import Result
 from typer.testing import CliRunner
+
+# the first round's helpers: commands in this process, and the one-line error check
+from test_hardening import llmgraph, one_line_error
 
 from llmgraph.cli import app
 from llmgraph.formats import read_radgraph, write_radgraph
 from llmgraph.prompting import sample_gold_path
 
 GOLD = read_radgraph(sample_gold_path())
-
-
-def llmgraph(*args: object) -> Result:
-    return CliRunner().invoke(app, [str(arg) for arg in args])
-
-
-def one_line_error(result: Result, *phrases: str) -> None:
-    """Exit code 2 and exactly one line on stderr that says each phrase."""
-    assert result.exit_code == 2, (result.exit_code, result.stderr, result.stdout)
-    assert result.stderr.count("\n") == 1, result.stderr
-    for phrase in phrases:
-        assert phrase in result.stderr, result.stderr
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
