@@ -75,10 +75,13 @@ def test_bad_reports_give_documents_or_per_report_errors(backend):
         check_document(doc)
 
 
-def test_report_beyond_the_model_context_is_a_per_report_error(embedded_model):
+def test_report_beyond_the_model_context_is_a_per_report_error(embedded_model, tmp_path):
     small = create_backend("transformers", str(embedded_model), Decoding(max_tokens=32), max_model_len=512)
     docs = [document_from_report("long", "Small left pleural effusion. " * 120), document_from_report("ok", "No effusion.")]
-    whole = ExtractionConfig(prompt="zero-shot", shots=0, decoding=Decoding(max_tokens=32), chunk_words=0)
+    # A bare prompt: the report's own length is what must not fit (its 30 chunks need no instructions here).
+    prompt = tmp_path / "bare.j2"
+    prompt.write_text("<|user|>\nRadGraph JSON of: {{ report }}\n")
+    whole = ExtractionConfig(prompt=str(prompt), shots=0, decoding=Decoding(max_tokens=32), chunk_words=0)
     run = Extractor(whole, [], small).run(docs)
     assert run.errors["long"].startswith("report too long for the model context (") and "> 512 tokens" in run.errors["long"]
     assert "ok" not in run.errors

@@ -82,6 +82,7 @@ def test_kill_9_then_the_same_command_loses_nothing_and_duplicates_nothing(repor
     check_resumed(before, output, done.stderr, uninterrupted)
 
 
+@pytest.mark.slow  # 200 reports through the span baseline, more than once
 def test_a_line_cut_short_by_a_kill_is_repaired(reports, span_model, uninterrupted, tmp_path):
     output = tmp_path / "out.json"
     lines = partial_path(uninterrupted).read_text().splitlines(keepends=True)
@@ -95,6 +96,7 @@ def test_a_line_cut_short_by_a_kill_is_repaired(reports, span_model, uninterrupt
     assert manifest["repaired_partial_bytes"] == 57 and manifest["reports_from_earlier_runs"] == 30
 
 
+@pytest.mark.slow  # 200 reports through the span baseline, more than once
 def test_a_live_lock_refuses_a_second_writer_unless_forced(reports, span_model, tmp_path):
     output = tmp_path / "out.json"
     holder = subprocess.Popen(["sleep", "60"])
@@ -112,6 +114,7 @@ def test_a_live_lock_refuses_a_second_writer_unless_forced(reports, span_model, 
     assert len(read_radgraph(output)) == 200
 
 
+@pytest.mark.slow  # 200 reports through the span baseline, more than once
 def test_a_stale_lock_is_taken_over(reports, span_model, tmp_path):
     output = tmp_path / "out.json"
     gone = subprocess.Popen(["true"])
@@ -121,6 +124,7 @@ def test_a_stale_lock_is_taken_over(reports, span_model, tmp_path):
     assert done.exit_code == 0, done.stderr
 
 
+@pytest.mark.slow  # 200 reports through the span baseline, more than once
 def test_other_settings_are_never_mixed_in(reports, span_model, uninterrupted, tmp_path):
     output = tmp_path / "out.json"
     partial_path(output).write_text("".join(partial_path(uninterrupted).read_text().splitlines(keepends=True)[:10]))
@@ -134,6 +138,7 @@ def test_other_settings_are_never_mixed_in(reports, span_model, uninterrupted, t
     assert "from an earlier run" not in restarted.stderr
 
 
+@pytest.mark.slow  # 200 reports through the span baseline, more than once
 def test_retry_failed_runs_only_the_failed_reports(reports, span_model, uninterrupted, tmp_path):
     output = tmp_path / "out.json"
     lines = partial_path(uninterrupted).read_text().splitlines(keepends=True)
@@ -153,6 +158,7 @@ def test_retry_failed_runs_only_the_failed_reports(reports, span_model, uninterr
     assert {doc.id for doc in read_radgraph(output)} == {doc.id for doc in read_radgraph(uninterrupted)}
 
 
+@pytest.mark.slow  # 200 reports through the span baseline, more than once
 def test_shards_partition_the_reports_and_merge_to_the_whole_run(reports, span_model, uninterrupted, tmp_path):
     outputs = [tmp_path / f"shard-{index}.jsonl" for index in range(3)]
     for index, output in enumerate(outputs):
