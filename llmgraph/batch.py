@@ -127,8 +127,8 @@ def run_extraction(system: Any, reports: Callable[[], Iterable[Document]], outpu
     """One system over one input into ``output`` and its manifest: what ``llmgraph extract`` runs.
 
     ``reports`` opens the input (see ``run_batches``); ``resume`` holds ``retry_failed``, ``force``
-    and ``restart``; ``fingerprint`` see ``run_batches``. The system is closed at the end; the manifest is written even when some
-    reports failed. Returns the run's summary and its manifest.
+    and ``restart``; ``fingerprint``: see ``run_batches``. The system is closed at the end; the manifest is
+    written even when some reports failed. Returns the run's summary and its manifest.
     """
     started = time.perf_counter()
     try:

@@ -27,7 +27,7 @@ from llmgraph.document import Document
 from llmgraph.errors import InputError
 from llmgraph.finetune.train import DTYPES as TRAINING_DTYPES
 from llmgraph.finetune.train import METHODS as TRAINING_METHODS
-from llmgraph.formats import read_radgraph, write_radgraph
+from llmgraph.formats import check_labeler_named, read_radgraph, write_radgraph
 from llmgraph.grammar import GRAMMAR_BACKENDS, GrammarMode
 from llmgraph.inputs import iter_documents, read_reports
 from llmgraph.labels import LabelSet
@@ -165,8 +165,8 @@ def _labeler_option(panel: str | None = None) -> Any:
 def _read_training(path: Path, labeler: Optional[str]) -> list[Document]:
     """Gold reports to train on; ``--labeler 1|2`` names a labeler of a file that has two, never a plain file."""
     docs = read_radgraph(path, labeler)
-    if labeler in ("1", "2") and docs and not any(doc.annotator for doc in docs):
-        raise InputError(f"--labeler {labeler} given, but the file has no labeler_1/labeler_2 annotations", path)
+    if labeler in ("1", "2"):
+        check_labeler_named(docs, labeler, path, "--labeler")
     return docs
 
 

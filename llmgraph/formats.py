@@ -374,6 +374,13 @@ def documents_from_raw(doc_id: str, raw: Any) -> list[Document]:
     return docs
 
 
+def check_labeler_named(docs: list[Document], labeler: str | None, path: str | Path, option: str = "labeler") -> None:
+    """Refuse a labeler named for a file without labeler_1/labeler_2 annotations (``option``: how the caller
+    names the choice, such as ``--labeler``)."""
+    if labeler is not None and docs and not any(doc.annotator for doc in docs):
+        raise InputError(f"{option} {labeler} given, but the file has no labeler_1/labeler_2 annotations", path)
+
+
 class LabelerChoice:
     """The documents a reader keeps, decided one document at a time: from a file with
     labeler_1/labeler_2 annotations one labeler's (``"1"``, ``"2"``) or both (``"both"``); from

@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Iterable, Iterator
 
 from llmgraph.document import Document
 from llmgraph.errors import InputError
-from llmgraph.formats import read_radgraph
+from llmgraph.formats import check_labeler_named, read_radgraph
 from llmgraph.labels import label_set_of
 from llmgraph.metrics import check_same_text, no_common_ids
 from llmgraph.systems import Batch, SystemContext, file_sha256
@@ -110,9 +110,7 @@ class PredictionFile:
         docs = read_radgraph(self.path, self.labeler)
         if not docs:
             raise InputError("holds no predictions (an empty collection)", self.path)
-        if self.labeler is not None and not any(doc.annotator for doc in docs):
-            raise InputError(f"labeler {self.labeler} given, but the file has no labeler_1/labeler_2 annotations",
-                             self.path)
+        check_labeler_named(docs, self.labeler, self.path)
         self.label_set = next((label_set_of(e.label).value for doc in docs for e in doc.entities), None)
         self.seconds += time.perf_counter() - started
         return {doc.id: doc for doc in docs}

@@ -187,7 +187,7 @@ class PromptTemplate:
 
     @cached_property
     def _template(self) -> jinja2.Template:
-        self.includes  # every included template found (or refused) before the first render
+        _ = self.includes  # every included template found (or refused) before the first render
         try:
             return self._environment.from_string(self.source)
         except jinja2.TemplateError as error:

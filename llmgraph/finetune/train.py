@@ -287,7 +287,7 @@ def check_output_folder(out_dir: Path, force: bool, config: "LLMTrainingConfig |
                         data: dict[str, Any] | None = None) -> None:
     """``out_dir`` holds no input of the training, and exists only with ``force`` as a model folder."""
     inputs = training_inputs(config, data) if config is not None else []
-    check_model_output(out_dir, CARD, inputs, force=True if force else False)
+    check_model_output(out_dir, CARD, inputs, force=bool(force))
 
 
 PROGRESS_LINES = 20  # progress lines per training when stderr is not a terminal (plus one per epoch)
