@@ -2,7 +2,7 @@
 
     python eval/bench_evaluate.py [--small 5000] [--large 50000] [--tree DIR] [--out eval/results]
 
-Gold files are synthetic reports with their exact graphs (`llmgraph.synth`); prediction files
+Gold files are synthetic reports with their exact graphs (`llmgraph.io.synth`); prediction files
 are the gold perturbed (entities dropped, relabelled or added, relations dropped) and written as
 `llmgraph extract` writes them, with `source_text` and `token_offsets`, so both files are as
 large as real ones (about 4 KB per report). Each command is the one a user types, in its own
@@ -36,11 +36,11 @@ from pathlib import Path
 import pandas as pd
 from measure import measure_llmgraph
 
-from llmgraph.document import Document, Entity
-from llmgraph.formats import read_radgraph, write_radgraph
-from llmgraph.labels import RADGRAPH_LABELS
-from llmgraph.metrics import evaluate
-from llmgraph.synth import synth_documents
+from llmgraph.core.document import Document, Entity
+from llmgraph.io.formats import read_radgraph, write_radgraph
+from llmgraph.core.labels import RADGRAPH_LABELS
+from llmgraph.evaluation.metrics import evaluate
+from llmgraph.io.synth import synth_documents
 
 SECONDS_TARGET = 30.0
 RSS_TARGET = 1.2

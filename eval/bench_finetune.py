@@ -30,7 +30,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from measure import measure_llmgraph  # noqa: E402
 
-from llmgraph.metrics import evaluate_files  # noqa: E402
+from llmgraph.evaluation.metrics import evaluate_files  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parent / "data" / "sample_gold.json"
 TARGETS = {"entity_f1": 0.60, "relation_f1": 0.30, "training_tokens_per_second": 250.0, "training_minutes": 40.0}
@@ -40,7 +40,7 @@ BENCH = "bench_finetune"
 _REFERENCE = """
 import time, torch
 from transformers import AutoModelForCausalLM
-from llmgraph.models import embedded_model
+from llmgraph.extraction.models import embedded_model
 model = AutoModelForCausalLM.from_pretrained(embedded_model(), dtype=torch.float32)
 ids = torch.randint(0, 40000, (4, 576))
 best = 0.0

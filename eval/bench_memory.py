@@ -25,8 +25,8 @@ from pathlib import Path
 import pandas as pd
 from measure import measure_llmgraph
 
-from llmgraph.span import train_span
-from llmgraph.synth import synth_documents
+from llmgraph.training.span.train import train_span
+from llmgraph.io.synth import synth_documents
 
 TARGET = 1.2
 

@@ -27,8 +27,8 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from measure import measure_llmgraph  # noqa: E402
 
-from llmgraph.formats import write_radgraph  # noqa: E402
-from llmgraph.synth import synth_documents  # noqa: E402
+from llmgraph.io.formats import write_radgraph  # noqa: E402
+from llmgraph.io.synth import synth_documents  # noqa: E402
 
 BENCH = "bench_predictions"
 TARGET_SECONDS = 30.0

@@ -22,10 +22,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from llmgraph.formats import read_radgraph
-from llmgraph.prompting import sample_gold_path
-from llmgraph.span import SpanPredictor, train_span
-from llmgraph.synth import synth_documents
+from llmgraph.io.formats import read_radgraph
+from llmgraph.core.resources import sample_gold_path
+from llmgraph.training.span.predict import SpanPredictor
+from llmgraph.training.span.train import train_span
+from llmgraph.io.synth import synth_documents
 
 TARGET = 50.0
 

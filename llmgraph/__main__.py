@@ -1,3 +1,3 @@
-from llmgraph.cli import main
+from llmgraph.cli.app import main
 
 main()

@@ -72,7 +72,7 @@ def _locked(path: Path) -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def embedded_model() -> Path:
-    from llmgraph.models import resolve_model
+    from llmgraph.extraction.models import resolve_model
 
     return resolve_model(None)
 
@@ -88,9 +88,9 @@ def tokenizer(embedded_model):
 def span_model(tmp_path_factory) -> Path:
     """A span baseline trained on the 28 sample gold reports (5 epochs, about 25 s on two cores)."""
     def train(folder: Path) -> None:
-        from llmgraph.formats import read_radgraph
-        from llmgraph.prompting import sample_gold_path
-        from llmgraph.span import train_span
+        from llmgraph.io.formats import read_radgraph
+        from llmgraph.core.resources import sample_gold_path
+        from llmgraph.training.span.train import train_span
 
         docs = read_radgraph(sample_gold_path())
         train_span(docs, docs, folder / "model", epochs=5, batch_size=8, progress=False)
@@ -107,7 +107,7 @@ def lora_adapter(tmp_path_factory) -> Path:
     def train(folder: Path) -> None:
         from test_finetune import tiny_reports
 
-        from llmgraph.finetune import LLMTrainingConfig, train_llm
+        from llmgraph.training.llm.train import LLMTrainingConfig, train_llm
 
         train_llm(tiny_reports(), None, folder / "adapter", LLMTrainingConfig(
             method="lora", lora_rank=8, merge=False, epochs=2, learning_rate=1e-3), progress=False)
@@ -121,7 +121,7 @@ def reports(tmp_path_factory) -> Path:
     def write(folder: Path) -> None:
         from typer.testing import CliRunner
 
-        from llmgraph.cli import app
+        from llmgraph.cli.app import app
 
         done = CliRunner().invoke(app, ["synth", "-n", "200", "-o", str(folder / "reports.jsonl"), "--seed", "5"])
         assert done.exit_code == 0, done.stderr
@@ -135,7 +135,7 @@ def uninterrupted(reports, span_model, tmp_path_factory) -> Path:
     def run(folder: Path) -> None:
         from typer.testing import CliRunner
 
-        from llmgraph.cli import app
+        from llmgraph.cli.app import app
 
         done = CliRunner().invoke(app, ["extract", str(reports), "-o", str(folder / "out.json"), "--type", "span",
                                         "--model", str(span_model)])
@@ -149,8 +149,8 @@ def vllm_engine():
     """One vLLM offline engine of the embedded model (default grammar backend), for every test that only needs
     its generations; tests of engine options (another grammar backend, LoRA, train-llm's own) build their own."""
     pytest.importorskip("vllm", reason="vLLM is not installed (pip install 'llmgraph[cpu]' or 'llmgraph[vllm]')")
-    from llmgraph.backends import Decoding
-    from llmgraph.backends.vllm import VLLMBackend
+    from llmgraph.extraction.backends import Decoding
+    from llmgraph.extraction.backends.vllm import VLLMBackend
 
     engine = VLLMBackend(None, Decoding())
     yield engine
@@ -163,7 +163,7 @@ def shared_vllm(vllm_engine, monkeypatch):
     model with the engine's grammar backend, with their own decoding settings; anything else builds its own."""
     import copy
 
-    import llmgraph.systems as systems
+    import llmgraph.systems.backend_pool as systems
 
     real = systems.create_backend
 

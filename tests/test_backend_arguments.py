@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from llmgraph.backends.base import Decoding, GenerationRequest
-from llmgraph.backends.openai import request_arguments
-from llmgraph.document import document_from_report
-from llmgraph.extractor import ExtractionConfig
-from llmgraph.grammar import GrammarMode, constraint_for, structured_outputs
-from llmgraph.labels import RADGRAPH_LABELS
+from llmgraph.extraction.backends.base import Decoding, GenerationRequest
+from llmgraph.extraction.backends.openai import request_arguments
+from llmgraph.core.document import document_from_report
+from llmgraph.extraction.config import ExtractionConfig
+from llmgraph.extraction.grammar import GrammarMode, constraint_for, structured_outputs
+from llmgraph.core.labels import RADGRAPH_LABELS
 
 DOC = document_from_report("r1", "Small left pleural effusion.")
 MESSAGES = [{"role": "user", "content": "extract"}]
@@ -51,7 +51,7 @@ def test_the_grammar_backend_goes_to_the_engine_or_the_servers_client():
 @pytest.mark.vllm
 def test_vllm_sampling_arguments():
     pytest.importorskip("vllm")
-    from llmgraph.backends.vllm import sampling_arguments
+    from llmgraph.extraction.backends.vllm import sampling_arguments
 
     arguments = sampling_arguments(request(GrammarMode.REPORT), Decoding(max_tokens=128), "guidance")
     assert arguments["max_tokens"] == 128 and arguments["structured_outputs"].grammar.startswith("start:")
@@ -59,7 +59,7 @@ def test_vllm_sampling_arguments():
 
 
 def test_prompts_that_overflow_are_split_off_and_the_rest_run_in_one_call_in_order():
-    from llmgraph.backends.base import Generation, generate_fitting
+    from llmgraph.extraction.backends.base import Generation, generate_fitting
 
     requests = [request(GrammarMode.NONE, max_tokens=n) for n in (1, 2, 3, 4, 5)]
     calls = []

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from llmgraph.cli import app
-from llmgraph.errors import InputError
-from llmgraph.formats import read_radgraph
-from llmgraph.inputs import load_documents
-from llmgraph.reports import ReportOptions, read_reports
+from llmgraph.cli.app import app
+from llmgraph.core.errors import InputError
+from llmgraph.io.formats import read_radgraph
+from llmgraph.io.inputs import load_documents
+from llmgraph.io.reports import ReportOptions, read_reports
 
 MISSING, DIRECTORY, UNDER_A_FILE = object(), object(), object()
 

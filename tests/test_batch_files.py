@@ -10,16 +10,17 @@ import sys
 
 import pytest
 
-from llmgraph.backends.base import Decoding, GenerationRequest
-from llmgraph.backends.batch_file import parse_result, request_line
-from llmgraph.chunking import annotated_chunks
-from llmgraph.document import document_from_report
-from llmgraph.errors import InputError
-from llmgraph.formats import read_radgraph, write_radgraph
-from llmgraph.grammar import GrammarMode, constraint_for
-from llmgraph.labels import RADGRAPH_LABELS
-from llmgraph.metrics import evaluate
-from llmgraph.prompting import example_output, sample_gold_path
+from llmgraph.extraction.backends.base import Decoding, GenerationRequest
+from llmgraph.extraction.backends.batch_file import parse_result, request_line
+from llmgraph.extraction.chunking import annotated_chunks
+from llmgraph.core.document import document_from_report
+from llmgraph.core.errors import InputError
+from llmgraph.io.formats import read_radgraph, write_radgraph
+from llmgraph.extraction.grammar import GrammarMode, constraint_for
+from llmgraph.core.labels import RADGRAPH_LABELS
+from llmgraph.evaluation.metrics import evaluate
+from llmgraph.extraction.prompting import example_output
+from llmgraph.core.resources import sample_gold_path
 
 ENV = os.environ | {"HF_HUB_OFFLINE": "1"}
 DOC = document_from_report("r1", "Small left pleural effusion.")
@@ -210,7 +211,7 @@ def test_batch_results_into_the_same_output_follow_the_results_file_not_the_earl
 def _cli(*args: object):
     from typer.testing import CliRunner
 
-    from llmgraph.cli import app
+    from llmgraph.cli.app import app
 
     return CliRunner().invoke(app, [str(arg) for arg in args])
 

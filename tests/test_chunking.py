@@ -7,13 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from llmgraph.backends.base import Generation, GenerationRequest
-from llmgraph.chunking import chunk_gold, default_chunk_words, merge, split
-from llmgraph.document import document_from_report
-from llmgraph.extractor import ExtractionConfig, Extractor
-from llmgraph.formats import read_radgraph
-from llmgraph.metrics import evaluate
-from llmgraph.prompting import example_output, report_text, sample_gold_path
+from llmgraph.extraction.backends.base import Generation, GenerationRequest
+from llmgraph.extraction.chunking import chunk_gold, default_chunk_words, merge, split
+from llmgraph.core.document import document_from_report
+from llmgraph.extraction.config import ExtractionConfig
+from llmgraph.extraction.extractor import Extractor
+from llmgraph.io.formats import read_radgraph
+from llmgraph.evaluation.metrics import evaluate
+from llmgraph.extraction.prompting import example_output, report_text
+from llmgraph.core.resources import sample_gold_path
 
 GOLD = read_radgraph(sample_gold_path())
 LONG_GOLD = Path(__file__).resolve().parents[1] / "eval" / "data" / "long_gold.json"

@@ -8,11 +8,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from llmgraph.diff import document_diff
-from llmgraph.document import Document, Entity, Relation
-from llmgraph.formats import read_radgraph
-from llmgraph.metrics import HEADLINE, evaluate, paired_bootstrap, paired_randomization, report_counts
-from llmgraph.prompting import sample_gold_path
+from llmgraph.evaluation.diff import document_diff
+from llmgraph.core.document import Document, Entity, Relation
+from llmgraph.io.formats import read_radgraph
+from llmgraph.evaluation.metrics import HEADLINE, evaluate, paired_bootstrap, paired_randomization, report_counts
+from llmgraph.core.resources import sample_gold_path
 
 GOLD = read_radgraph(sample_gold_path())
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from llmgraph.errors import InputError
-from llmgraph.experiment import load_experiment
+from llmgraph.core.errors import InputError
+from llmgraph.harness.experiment import load_experiment
 
 EVAL = Path(__file__).resolve().parent.parent / "eval"
 GOLD = "gold: [{name: s, path: g.json}]\n"
@@ -115,11 +115,11 @@ def test_compare_names_a_missing_gold_file_before_running_anything(tmp_path):
 
 
 def test_schema_values_are_the_codes_values():
-    from llmgraph.backends import BACKENDS
-    from llmgraph.grammar import GrammarMode
-    from llmgraph.labels import LabelSet
-    from llmgraph.radgraph_package import RADGRAPH_MODELS
-    from llmgraph.validation import load_schema
+    from llmgraph.extraction.backends import BACKENDS
+    from llmgraph.extraction.grammar import GrammarMode
+    from llmgraph.core.labels import LabelSet
+    from llmgraph.systems.radgraph_package import RADGRAPH_MODELS
+    from llmgraph.io.validation import load_schema
 
     definitions = load_schema("experiment.schema.json")["$defs"]
     settings = definitions["llm_properties"]["properties"]
@@ -158,8 +158,8 @@ def _laughs(levels: int) -> str:
 
 CHILD = """
 import sys
-from llmgraph.errors import InputError
-from llmgraph.experiment import load_experiment
+from llmgraph.core.errors import InputError
+from llmgraph.harness.experiment import load_experiment
 try:
     load_experiment(sys.argv[1])
 except InputError as error:
@@ -311,7 +311,7 @@ def test_numeric_settings_name_the_key(tmp_path, body, message):
 
 
 def test_every_numeric_setting_of_the_schema_has_a_lower_bound():
-    from llmgraph.validation import load_schema
+    from llmgraph.io.validation import load_schema
 
     def numeric(schema, where):
         if isinstance(schema, dict):
@@ -360,16 +360,16 @@ def test_the_schema_and_the_typed_configs_have_the_same_keys_and_defaults():
     default the schema states is the config's."""
     from dataclasses import MISSING, fields
 
-    from llmgraph.extractor import setting_fields
-    from llmgraph.systems import SYSTEM_TYPES
-    from llmgraph.validation import load_schema
+    from llmgraph.core.settings import setting_fields
+    from llmgraph.systems.kinds import SYSTEM_KINDS, system_kind
+    from llmgraph.io.validation import load_schema
 
     definitions = load_schema("experiment.schema.json")["$defs"]
     where = {"llm": definitions["llm_properties"], "span": definitions["span_system"],
              "radgraph": definitions["radgraph_system"], "predictions": definitions["predictions_system"]}
-    assert set(where) == set(SYSTEM_TYPES)
+    assert set(where) == set(SYSTEM_KINDS)
     for kind, definition in where.items():
-        config = SYSTEM_TYPES.load(kind)
+        config = system_kind(kind).config
         keys = set(definition["properties"]) - {"name", "type"}
         assert keys == set(setting_fields(config)), kind
         for item in fields(config):
@@ -379,7 +379,7 @@ def test_the_schema_and_the_typed_configs_have_the_same_keys_and_defaults():
 
 
 def test_an_unknown_setting_or_system_type_is_one_line_naming_the_choices():
-    from llmgraph.systems import system_config
+    from llmgraph.systems.kinds import system_config
 
     with pytest.raises(InputError, match=r"'temprature': not a setting of llm systems \(expected backend, model"):
         system_config("llm", {"temprature": 0})
@@ -390,9 +390,9 @@ def test_an_unknown_setting_or_system_type_is_one_line_naming_the_choices():
 
 
 def test_a_backend_is_one_registry_line_and_takes_only_its_own_options():
-    from llmgraph.backends import BACKENDS, create_backend
-    from llmgraph.backends.base import Decoding
-    from llmgraph.extractor import ExtractionConfig
+    from llmgraph.extraction.backends import BACKENDS, create_backend
+    from llmgraph.extraction.backends.base import Decoding
+    from llmgraph.extraction.config import ExtractionConfig
 
     class Echo:  # any class with the Backend constructor's first arguments
         def __init__(self, model, decoding, **options):

@@ -12,18 +12,21 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from llmgraph.cli import app
-from llmgraph.document import Document, Entity, Relation
-from llmgraph.errors import InputError
-from llmgraph.extractor import ExtractionConfig, Extractor
-from llmgraph.finetune import CARD, LLMTrainingConfig, read_card, train_llm
-from llmgraph.finetune.examples import IGNORE, answer_text, build_examples, length_buckets, training_example
-from llmgraph.formats import read_radgraph, write_radgraph
-from llmgraph.ground import ground, parse_output
-from llmgraph.labels import LabelSet
-from llmgraph.metrics import evaluate
-from llmgraph.prompting import PromptTemplate, sample_gold_path
-from llmgraph.validation import check_document
+from llmgraph.cli.app import app
+from llmgraph.core.document import Document, Entity, Relation
+from llmgraph.core.errors import InputError
+from llmgraph.extraction.config import ExtractionConfig
+from llmgraph.extraction.extractor import Extractor
+from llmgraph.extraction.model_card import CARD, read_card
+from llmgraph.training.llm.train import LLMTrainingConfig, train_llm
+from llmgraph.training.llm.examples import IGNORE, answer_text, build_examples, length_buckets, training_example
+from llmgraph.io.formats import read_radgraph, write_radgraph
+from llmgraph.extraction.ground import ground, parse_output
+from llmgraph.core.labels import LabelSet
+from llmgraph.evaluation.metrics import evaluate
+from llmgraph.extraction.prompting import PromptTemplate
+from llmgraph.core.resources import sample_gold_path
+from llmgraph.io.validation import check_document
 
 ENV = os.environ | {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
@@ -141,7 +144,7 @@ def test_lora_on_modules_peft_cannot_target_is_one_line(embedded_model):
     pytest.importorskip("peft")
     from transformers import AutoModelForCausalLM
 
-    from llmgraph.finetune.train import _wrap_lora
+    from llmgraph.training.llm.train import _wrap_lora
 
     model = AutoModelForCausalLM.from_pretrained(embedded_model)
     with pytest.raises(InputError, match=r"--method lora: peft cannot target the modules of model m "
@@ -150,7 +153,7 @@ def test_lora_on_modules_peft_cannot_target_is_one_line(embedded_model):
 
 
 def test_an_interrupted_training_leaves_nothing_that_looks_like_a_model(tmp_path, monkeypatch):
-    from llmgraph.finetune import train as module
+    from llmgraph.training.llm import train as module
 
     real = module._answer_loss
     calls = []
@@ -192,7 +195,7 @@ def test_sigterm_during_training_leaves_no_unfinished_folder(tmp_path):
 
 
 def test_progress_lines_say_step_loss_speed_and_time_left(monkeypatch):
-    from llmgraph.finetune import train as module
+    from llmgraph.training.llm import train as module
 
     logged: list[str] = []
     lines = module._ProgressLines(steps=40, epochs=2, log=logged.append)
@@ -268,9 +271,10 @@ def test_compare_fine_tunes_a_train_block_once_per_training_key(tmp_path, monkey
     """Systems that differ only in decoding share one trained model; another training setting or an
     edited training file trains a new one. (Training itself is replaced here: the tiny real fine-tune
     above runs it.)"""
-    import llmgraph.finetune as finetune
-    from llmgraph.compare import trained_llm_model
-    from llmgraph.systems import SystemContext
+    import llmgraph.training.llm.train as finetune
+    from llmgraph.systems.provision import trained_llm_model
+    from llmgraph.systems.base import SystemContext
+    from llmgraph.systems.kinds import system_kind
 
     trained = []
 
@@ -294,14 +298,14 @@ def test_compare_fine_tunes_a_train_block_once_per_training_key(tmp_path, monkey
     with pytest.raises(InputError, match="learning_rate must be"):
         trained_llm_model(ExtractionConfig(train=block | {"learning_rate": -1}), tmp_path, print)
     with pytest.raises(InputError, match="fine-tuned by llmgraph compare"):
-        ExtractionConfig(train=block).system(SystemContext())
+        system_kind("llm").build(ExtractionConfig(train=block), SystemContext())
 
 
 def test_the_schema_describes_the_llm_train_block():
     from dataclasses import fields
 
-    from llmgraph.compare import LLM_DATA_KEYS
-    from llmgraph.validation import load_schema
+    from llmgraph.systems.provision import LLM_DATA_KEYS
+    from llmgraph.io.validation import load_schema
 
     block = load_schema("experiment.schema.json")["$defs"]["llm_training"]["properties"]
     system_keys = {"model", "prompt", "labels"}  # the system's own: trained on what it runs with
@@ -339,7 +343,7 @@ def test_the_chunked_loss_of_big_vocabularies_equals_the_whole_one(embedded_mode
     import torch
     from transformers import AutoModelForCausalLM
 
-    from llmgraph.finetune.train import _answer_loss, _batch_tensors
+    from llmgraph.training.llm.train import _answer_loss, _batch_tensors
 
     model = AutoModelForCausalLM.from_pretrained(embedded_model, dtype=torch.float32)
     prompt = PromptTemplate.load("finetuned")

@@ -10,13 +10,13 @@ import tempfile
 import pytest
 from jsonschema import Draft202012Validator
 
-from llmgraph.document import Document, Entity, Relation, document_from_report
-from llmgraph.errors import InputError
-from llmgraph.formats import read_radgraph, write_radgraph
-from llmgraph.labels import (ALL_LABELS, RADGRAPH_LABELS, RELATION_TYPES, XL_LABELS, LabelSet, convert,
+from llmgraph.core.document import Document, Entity, Relation, document_from_report
+from llmgraph.core.errors import InputError
+from llmgraph.io.formats import read_radgraph, write_radgraph
+from llmgraph.core.labels import (ALL_LABELS, RADGRAPH_LABELS, RELATION_TYPES, XL_LABELS, LabelSet, convert,
                              label_set_of, to_radgraph, to_radgraph_xl)
-from llmgraph.reports import ReportOptions, read_reports
-from llmgraph.validation import check_document, load_schema
+from llmgraph.io.reports import ReportOptions, read_reports
+from llmgraph.io.validation import check_document, load_schema
 
 
 def ent(tokens: str, label: str, start: int, end: int, *relations: tuple[str, str]) -> dict:

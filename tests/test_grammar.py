@@ -7,12 +7,13 @@ import json
 import pytest
 from jsonschema import Draft202012Validator
 
-from llmgraph.document import Document, document_from_report
-from llmgraph.formats import read_radgraph
-from llmgraph.grammar import candidate_spans, output_schema, reach, report_rules, to_ebnf, to_lark, within_grammar
-from llmgraph.labels import RADGRAPH_LABELS, XL_LABELS
-from llmgraph.prompting import example_output, sample_gold_path
-from llmgraph.validation import load_schema
+from llmgraph.core.document import Document, document_from_report
+from llmgraph.io.formats import read_radgraph
+from llmgraph.extraction.grammar import candidate_spans, output_schema, reach, report_rules, to_ebnf, to_lark, within_grammar
+from llmgraph.core.labels import RADGRAPH_LABELS, XL_LABELS
+from llmgraph.extraction.prompting import example_output
+from llmgraph.core.resources import sample_gold_path
+from llmgraph.io.validation import load_schema
 
 
 def test_candidate_spans_follow_the_guidelines():
@@ -97,7 +98,7 @@ def test_llguidance_accepts_gold_answers_and_rejects_others(gold, tokenizer):
 
 def test_the_grammar_reaches_the_gold(tmp_path):
     """The per-report grammar can produce (nearly) every gold entity and relation: what it cuts is counted."""
-    from llmgraph.synth import synth_documents
+    from llmgraph.io.synth import synth_documents
 
     sample = reach(read_radgraph(sample_gold_path()))
     assert sample.entity_reach >= 0.995 and sample.relation_reach >= 0.99, (sample.missed, sample.relation_reach)
@@ -110,7 +111,7 @@ def test_radgraph_xl_labels_in_the_grammar(gold, tokenizer):
     import llguidance
     import llguidance.hf
 
-    from llmgraph.labels import LabelSet
+    from llmgraph.core.labels import LabelSet
 
     ll_tokenizer = llguidance.hf.from_tokenizer(tokenizer)
     doc = gold[0].with_labels(LabelSet.RADGRAPH_XL)

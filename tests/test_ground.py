@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from llmgraph.document import document_from_report
-from llmgraph.errors import InputError
-from llmgraph.grammar import output_schema
-from llmgraph.ground import ground, parse_output
-from llmgraph.labels import RADGRAPH_LABELS
-from llmgraph.validation import check_document
+from llmgraph.core.document import document_from_report
+from llmgraph.core.errors import InputError
+from llmgraph.extraction.grammar import output_schema
+from llmgraph.extraction.ground import ground, parse_output
+from llmgraph.core.labels import RADGRAPH_LABELS
+from llmgraph.io.validation import check_document
 
 REPORT = "Small left effusion. Small right effusion. No pneumothorax. ET tube 2.5 cm above the carina."
 

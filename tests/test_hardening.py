@@ -21,11 +21,12 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
-from llmgraph.cli import app
-from llmgraph.errors import InputError
-from llmgraph.formats import read_radgraph, write_radgraph
-from llmgraph.prompting import PromptTemplate, sample_gold_path
-from llmgraph.runlog import lock_path, partial_path, settings_path
+from llmgraph.cli.app import app
+from llmgraph.core.errors import InputError
+from llmgraph.io.formats import read_radgraph, write_radgraph
+from llmgraph.extraction.prompting import PromptTemplate
+from llmgraph.core.resources import sample_gold_path
+from llmgraph.runs.runlog import lock_path, partial_path, settings_path
 
 GOLD = read_radgraph(sample_gold_path())
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -170,8 +171,8 @@ def test_numeric_options_are_checked_with_one_line_errors(tmp_path, args, phrase
 
 
 def test_library_settings_are_checked_too():
-    from llmgraph.backends import Decoding
-    from llmgraph.backends.openai import OpenAIBackend
+    from llmgraph.extraction.backends import Decoding
+    from llmgraph.extraction.backends.openai import OpenAIBackend
 
     for bad in ({"max_tokens": 0}, {"temperature": -0.5}, {"temperature": float("nan")}, {"seed": 1.5}):
         with pytest.raises(InputError):
@@ -225,7 +226,7 @@ def test_output_side_os_errors_are_one_line(span_model, tmp_path):
 
 
 def test_disk_full_mid_run_keeps_finished_batches(span_model, tmp_path, monkeypatch):
-    from llmgraph import runlog
+    from llmgraph.runs import runlog
 
     source = report_lines(tmp_path / "a.txt", [f"Small effusion number {n} ." for n in range(8)])
     output = tmp_path / "out.json"
@@ -371,9 +372,9 @@ def test_a_bad_gold_file_fails_before_the_run(span_model, tmp_path):
 
 
 def test_echoed_values_are_cut_short():
-    from llmgraph.grammar import output_schema
-    from llmgraph.ground import parse_output
-    from llmgraph.labels import RADGRAPH_LABELS
+    from llmgraph.extraction.grammar import output_schema
+    from llmgraph.extraction.ground import parse_output
+    from llmgraph.core.labels import RADGRAPH_LABELS
 
     huge = json.dumps({"entities": [{"text": "x" * 700_000, "label": "OBS-DP", "relations": []}]})
     with pytest.raises(InputError) as caught:
@@ -413,7 +414,7 @@ def test_help_reads_without_bool_placeholders_and_every_option_has_help():
 
 
 def test_piped_tables_are_not_wrapped(tmp_path):
-    from llmgraph.labels import LabelSet
+    from llmgraph.core.labels import LabelSet
 
     write_radgraph([doc.with_labels(LabelSet.RADGRAPH_XL) for doc in GOLD], tmp_path / "xl.json")
     done = llmgraph("evaluate", "--gold", tmp_path / "xl.json", "--pred", tmp_path / "xl.json")
@@ -434,7 +435,7 @@ def test_a_folder_named_like_a_shipped_prompt_does_not_shadow_it(tmp_path, monke
 def test_prompt_templates_render_in_a_sandbox(tmp_path):
     evil = tmp_path / "evil.j2"
     evil.write_text("<|user|>\n{{ report.__class__.__mro__[1].__subclasses__() }}\n")
-    from llmgraph.labels import LabelSet
+    from llmgraph.core.labels import LabelSet
 
     with pytest.raises(InputError, match="prompt template error"):
         PromptTemplate.load(evil).render(GOLD[0], LabelSet.RADGRAPH)
@@ -445,7 +446,7 @@ def test_prompt_templates_render_in_a_sandbox(tmp_path):
 def test_a_self_relation_is_kept_and_scored_and_a_duplicate_relation_scores_once(tmp_path):
     """A self-relation is read, written and scored like any relation, as the ``radgraph`` package
     scores it (its model can predict one: it scores every pair of spans); a duplicate counts once."""
-    from llmgraph.metrics import evaluate
+    from llmgraph.evaluation.metrics import evaluate
     from radgraph_reference import rewards
 
     entity = {"tokens": "effusion", "label": "OBS-DP", "start_ix": 1, "end_ix": 1}

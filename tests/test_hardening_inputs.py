@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 # the first round's helpers: commands in this process, and the one-line error check
 from test_hardening import llmgraph, one_line_error
 
-from llmgraph.cli import app
-from llmgraph.formats import read_radgraph, write_radgraph
-from llmgraph.prompting import sample_gold_path
+from llmgraph.cli.app import app
+from llmgraph.io.formats import read_radgraph, write_radgraph
+from llmgraph.core.resources import sample_gold_path
 
 GOLD = read_radgraph(sample_gold_path())
 
@@ -112,9 +112,9 @@ def test_train_llm_force_replaces_only_a_model_folder(tmp_path):
 
 
 def test_a_base_model_inside_the_output_folder_is_refused(tmp_path, embedded_model):
-    from llmgraph.finetune import LLMTrainingConfig
-    from llmgraph.finetune.train import check_output_folder
-    from llmgraph.errors import InputError
+    from llmgraph.training.llm.train import LLMTrainingConfig
+    from llmgraph.training.llm.train import check_output_folder
+    from llmgraph.core.errors import InputError
     import pytest
 
     with pytest.raises(InputError, match="holds the base model"):
@@ -218,9 +218,9 @@ def test_a_labeler_named_for_a_file_without_two_labelers_is_refused_in_training(
 
 
 def test_section_headers_are_found_after_carriage_return_only_line_ends():
-    from llmgraph.chunking import split
-    from llmgraph.document import document_from_report
-    from llmgraph.reports import find_sections
+    from llmgraph.extraction.chunking import split
+    from llmgraph.core.document import document_from_report
+    from llmgraph.io.reports import find_sections
 
     for newline in ("\n", "\r\n", "\r"):
         text = newline.join(["FINDINGS: Small left pleural effusion. Heart size is normal. Lungs are clear.",

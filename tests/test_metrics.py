@@ -8,11 +8,11 @@ import sys
 
 import pytest
 
-from llmgraph.document import Document, Entity, Relation
-from llmgraph.errors import InputError
-from llmgraph.formats import write_radgraph
-from llmgraph.labels import LabelSet
-from llmgraph.metrics import HEADLINE, evaluate
+from llmgraph.core.document import Document, Entity, Relation
+from llmgraph.core.errors import InputError
+from llmgraph.io.formats import write_radgraph
+from llmgraph.core.labels import LabelSet
+from llmgraph.evaluation.metrics import HEADLINE, evaluate
 
 
 def gold_doc(doc_id: str = "r1", modality: str | None = "CXR") -> Document:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from llmgraph.errors import InputError
-from llmgraph.models import DEFAULT_MODEL, resolve_model
+from llmgraph.core.errors import InputError
+from llmgraph.extraction.models import DEFAULT_MODEL, resolve_model
 
 
 def test_embedded_default_is_a_converted_folder(embedded_model):

@@ -12,13 +12,13 @@ import pandas as pd
 import pytest
 from matplotlib.container import BarContainer
 
-from llmgraph.compare import Comparison, Outcome
-from llmgraph.experiment import Experiment, GoldSet, SystemSpec
-from llmgraph.formats import read_radgraph, write_radgraph
-from llmgraph.metrics import evaluate
-from llmgraph.plots import cost_figure, f1_figure, label_data, per_label_figure, write_plots
-from llmgraph.prompting import sample_gold_path
-from llmgraph.results import results_frame, write_results
+from llmgraph.harness.comparison import Comparison, Outcome
+from llmgraph.harness.experiment import Experiment, GoldSet, SystemSpec
+from llmgraph.io.formats import read_radgraph, write_radgraph
+from llmgraph.evaluation.metrics import evaluate
+from llmgraph.harness.plots import cost_figure, f1_figure, label_data, per_label_figure, write_plots
+from llmgraph.core.resources import sample_gold_path
+from llmgraph.harness.results import results_frame, write_results
 
 SYSTEMS = ("few-shot", "zero-shot", "span")
 GOLD_SETS = ("sample", "ct")

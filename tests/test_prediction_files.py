@@ -12,14 +12,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from llmgraph.compare import compare, folder_name
-from llmgraph.document import Document
-from llmgraph.errors import InputError
-from llmgraph.formats import read_radgraph, write_radgraph
-from llmgraph.labels import LabelSet
-from llmgraph.metrics import evaluate, evaluate_files, paired_randomization
-from llmgraph.prompting import sample_gold_path
-from llmgraph.results import cost_columns
+from llmgraph.harness.compare import compare
+from llmgraph.harness.layout import folder_name
+from llmgraph.core.document import Document
+from llmgraph.core.errors import InputError
+from llmgraph.io.formats import read_radgraph, write_radgraph
+from llmgraph.core.labels import LabelSet
+from llmgraph.evaluation.metrics import evaluate, evaluate_files, paired_randomization
+from llmgraph.core.resources import sample_gold_path
+from llmgraph.harness.results import cost_columns
 
 SAMPLES, SEED = 200, 3
 XL_LABELS = {"ANAT-DP": "Anatomy::definitely present", "OBS-DP": "Observation::definitely present",

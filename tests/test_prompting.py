@@ -6,13 +6,15 @@ import json
 
 import pytest
 
-from llmgraph.document import document_from_report
-from llmgraph.errors import InputError
-from llmgraph.formats import read_radgraph
-from llmgraph.grammar import output_schema
-from llmgraph.ground import ground, parse_output
-from llmgraph.labels import RADGRAPH_LABELS, LabelSet
-from llmgraph.prompting import PromptTemplate, example_output, prompt_dir, sample_gold_path, select_examples
+from llmgraph.core.document import document_from_report
+from llmgraph.core.errors import InputError
+from llmgraph.io.formats import read_radgraph
+from llmgraph.extraction.grammar import output_schema
+from llmgraph.extraction.ground import ground, parse_output
+from llmgraph.core.labels import RADGRAPH_LABELS, LabelSet
+from llmgraph.extraction.prompting import PromptTemplate, example_output, prompt_dir
+from llmgraph.core.resources import sample_gold_path
+from llmgraph.extraction.exemplars import select_examples
 
 GOLD = read_radgraph(sample_gold_path())
 
@@ -53,7 +55,7 @@ def test_example_output_round_trips_through_grounding():
 def test_gold_written_in_the_output_format_scores_as_gold():
     """Writing gold as the model would and grounding it back loses (almost) nothing: only a
     relation whose target text repeats nearby can resolve to the other occurrence."""
-    from llmgraph.metrics import evaluate
+    from llmgraph.evaluation.metrics import evaluate
 
     predicted = [ground(doc, parse_output(example_output(doc), None))[0] for doc in GOLD]
     scores = evaluate(GOLD, predicted, samples=0)

@@ -14,12 +14,12 @@ from dataclasses import replace
 
 import pytest
 
-from llmgraph.document import document_from_report
-from llmgraph.errors import InputError
-from llmgraph.formats import document_to_raw, read_radgraph
-from llmgraph.labels import LabelSet
-from llmgraph.prompting import sample_gold_path
-from llmgraph.radgraph_package import RadGraphPackageModel
+from llmgraph.core.document import document_from_report
+from llmgraph.core.errors import InputError
+from llmgraph.io.formats import document_to_raw, read_radgraph
+from llmgraph.core.labels import LabelSet
+from llmgraph.core.resources import sample_gold_path
+from llmgraph.systems.radgraph_package import RadGraphPackageModel
 
 GOLD = read_radgraph(sample_gold_path())[:3]
 

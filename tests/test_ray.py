@@ -19,7 +19,7 @@ ray = pytest.importorskip("ray")
 # the resume tests' helpers; their 200 synthetic reports and uninterrupted local run are session fixtures (conftest)
 from test_resume import ENV, check_resumed, kill_9_after, llmgraph, partial_lines  # noqa: E402
 
-from llmgraph.formats import read_radgraph  # noqa: E402
+from llmgraph.io.formats import read_radgraph  # noqa: E402
 
 
 def run(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -77,9 +77,9 @@ def test_a_killed_ray_job_run_again_loses_no_report_and_duplicates_none(reports,
 @pytest.mark.ray
 @pytest.mark.slow
 def test_the_python_entry_point_runs_in_a_users_own_ray_job(reports, span_model, uninterrupted, tmp_path):
-    from llmgraph.batch import run_extraction
-    from llmgraph.inputs import read_reports
-    from llmgraph.ray_engine import RayOptions, RaySystem
+    from llmgraph.runs.runner import run_extraction
+    from llmgraph.io.inputs import read_reports
+    from llmgraph.runs.ray_engine import RayOptions, RaySystem
 
     ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     try:
@@ -157,8 +157,8 @@ def test_a_bad_ray_address_in_the_environment_is_named_as_such(span_model, tmp_p
 
 
 def test_replicas_the_cluster_cannot_place_are_refused():
-    from llmgraph.errors import InputError
-    from llmgraph.ray_engine import RayOptions
+    from llmgraph.core.errors import InputError
+    from llmgraph.runs.ray_engine import RayOptions
 
     two_cpus = [{"CPU": 2.0}]
     RayOptions(replicas=2).check_fits(two_cpus)

@@ -19,12 +19,12 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llmgraph.document import Document, Entity, Relation
-from llmgraph.errors import InputError
-from llmgraph.formats import LABELERS, document_to_raw, read_radgraph, to_collection, write_radgraph
-from llmgraph.inputs import load_documents
-from llmgraph.labels import RADGRAPH_LABELS, RELATION_TYPES, XL_LABELS
-from llmgraph.reports import ReportOptions, read_reports
+from llmgraph.core.document import Document, Entity, Relation
+from llmgraph.core.errors import InputError
+from llmgraph.io.formats import LABELERS, document_to_raw, read_radgraph, to_collection, write_radgraph
+from llmgraph.io.inputs import load_documents
+from llmgraph.core.labels import RADGRAPH_LABELS, RELATION_TYPES, XL_LABELS
+from llmgraph.io.reports import ReportOptions, read_reports
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 KNOWN_KEYS = {"id", "text", "entities", *LABELERS, "annotator", "data_source", "data_split", "modality",

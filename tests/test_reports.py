@@ -9,11 +9,11 @@ import sys
 import pytest
 from jsonschema import Draft202012Validator
 
-from llmgraph.document import Document
-from llmgraph.formats import read_radgraph
-from llmgraph.inputs import is_radgraph_file, load_documents
-from llmgraph.reports import ReportOptions, find_sections, read_reports
-from llmgraph.validation import check_document, load_schema
+from llmgraph.core.document import Document
+from llmgraph.io.formats import read_radgraph
+from llmgraph.io.inputs import is_radgraph_file, load_documents
+from llmgraph.io.reports import ReportOptions, find_sections, read_reports
+from llmgraph.io.validation import check_document, load_schema
 
 MIMIC = """                                 FINAL REPORT
  EXAMINATION:  CHEST (PA AND LAT)

@@ -19,9 +19,9 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
-from llmgraph.cli import app
-from llmgraph.formats import read_radgraph
-from llmgraph.runlog import lock_path, partial_path, settings_path
+from llmgraph.cli.app import app
+from llmgraph.io.formats import read_radgraph
+from llmgraph.runs.runlog import lock_path, partial_path, settings_path
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
@@ -177,15 +177,15 @@ def test_shards_partition_the_reports_and_merge_to_the_whole_run(reports, span_m
 
 @pytest.mark.parametrize("text, message", [("3/3", "I must be in 0..N-1"), ("a/b", "expected I/N"), ("1", "expected I/N")])
 def test_bad_shard_options(text, message):
-    from llmgraph.errors import InputError
-    from llmgraph.shards import parse_shard
+    from llmgraph.core.errors import InputError
+    from llmgraph.runs.shards import parse_shard
 
     with pytest.raises(InputError, match=message):
         parse_shard(text)
 
 
 def test_the_split_is_a_partition():
-    from llmgraph.shards import in_shard
+    from llmgraph.runs.shards import in_shard
 
     ids = [f"report-{n}" for n in range(1000)]
     owners = [[index for index in range(7) if in_shard(doc_id, index, 7)] for doc_id in ids]

@@ -8,10 +8,10 @@ from types import ModuleType
 
 import pytest
 
-from llmgraph.document import Document
-from llmgraph.errors import InputError
-from llmgraph.formats import read_radgraph
-from llmgraph.labels import RADGRAPH_LABELS, RELATION_TYPES
+from llmgraph.core.document import Document
+from llmgraph.core.errors import InputError
+from llmgraph.io.formats import read_radgraph
+from llmgraph.core.labels import RADGRAPH_LABELS, RELATION_TYPES
 
 DATA = Path(__file__).resolve().parent.parent / "eval" / "data"
 YAML_PATH = DATA / "sample_reports.yaml"

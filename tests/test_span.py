@@ -9,15 +9,15 @@ from dataclasses import replace
 import pytest
 import torch
 
-from llmgraph.document import document_from_report
-from llmgraph.errors import InputError
-from llmgraph.formats import read_radgraph, write_radgraph
-from llmgraph.metrics import evaluate
-from llmgraph.prompting import sample_gold_path
-from llmgraph.span import SpanPredictor
-from llmgraph.span.encoder import encoder_path, load_encoder, token_vectors, windows
-from llmgraph.span.model import Span, candidate_pairs, distance_buckets, pool_spans
-from llmgraph.span.tags import decode_tags, encode_tags
+from llmgraph.core.document import document_from_report
+from llmgraph.core.errors import InputError
+from llmgraph.io.formats import read_radgraph, write_radgraph
+from llmgraph.evaluation.metrics import evaluate
+from llmgraph.core.resources import sample_gold_path
+from llmgraph.training.span.predict import SpanPredictor
+from llmgraph.training.span.encoder import encoder_path, load_encoder, token_vectors, windows
+from llmgraph.training.span.model import Span, candidate_pairs, distance_buckets, pool_spans
+from llmgraph.training.span.tags import decode_tags, encode_tags
 
 GOLD = read_radgraph(sample_gold_path())
 
@@ -114,7 +114,7 @@ def test_bad_model_and_encoder_folders(tmp_path):
 
 
 def test_training_needs_entities():
-    from llmgraph.span import train_span
+    from llmgraph.training.span.train import train_span
 
     with pytest.raises(InputError, match="no entities"):
         train_span([replace(GOLD[0], entities=[], relations=[])], [], "/tmp/unused", epochs=1)
@@ -123,8 +123,8 @@ def test_training_needs_entities():
 def test_train_span_command_is_deterministic_and_bad_training_files_fail_cleanly(tmp_path):
     from typer.testing import CliRunner
 
-    from llmgraph.cli import app
-    from llmgraph.span import train_span
+    from llmgraph.cli.app import app
+    from llmgraph.training.span.train import train_span
 
     write_radgraph(GOLD[:3], tmp_path / "train.json")
     options = ["--dev", str(tmp_path / "train.json"), "-o", str(tmp_path / "model"), "--epochs", "1"]

@@ -15,17 +15,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llmgraph import formats, metrics
-from llmgraph.document import Document, Entity, Relation
-from llmgraph.errors import InputError
-from llmgraph.formats import (RadGraphFile, documents_from_raw, iter_radgraph, parse_json, read_radgraph, read_text,
+from llmgraph.io import formats
+
+from llmgraph.evaluation import metrics
+from llmgraph.core.document import Document, Entity, Relation
+from llmgraph.core.errors import InputError
+from llmgraph.io.formats import (RadGraphFile, documents_from_raw, iter_radgraph, parse_json, read_radgraph, read_text,
                               write_radgraph)
-from llmgraph.inputs import iter_documents
-from llmgraph.labels import ALL_LABELS, RADGRAPH_LABELS, RELATION_TYPES, LabelSet
-from llmgraph.metrics import evaluate, evaluate_files, paired_bootstrap
-from llmgraph.prompting import sample_gold_path
-from llmgraph.synth import synth_documents
-from llmgraph.validation import (_document_validator, check_document, check_document_one_by_one, check_schema,
+from llmgraph.io.inputs import iter_documents
+from llmgraph.core.labels import ALL_LABELS, RADGRAPH_LABELS, RELATION_TYPES, LabelSet
+from llmgraph.evaluation.metrics import evaluate, evaluate_files, paired_bootstrap
+from llmgraph.core.resources import sample_gold_path
+from llmgraph.io.synth import synth_documents
+from llmgraph.io.validation import (_document_validator, check_document, check_document_one_by_one, check_schema,
                                  schema_accepts)
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

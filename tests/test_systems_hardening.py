@@ -16,12 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from llmgraph.backends.base import Generation, GenerationRequest
-from llmgraph.document import Document, document_from_report
-from llmgraph.errors import InputError
-from llmgraph.extractor import ExtractionConfig, Extractor
-from llmgraph.formats import read_radgraph, write_radgraph
-from llmgraph.prompting import sample_gold_path
+from llmgraph.extraction.backends.base import Generation, GenerationRequest
+from llmgraph.core.document import Document, document_from_report
+from llmgraph.core.errors import InputError
+from llmgraph.extraction.config import ExtractionConfig
+from llmgraph.extraction.extractor import Extractor
+from llmgraph.io.formats import read_radgraph, write_radgraph
+from llmgraph.core.resources import sample_gold_path
 
 GOLD = read_radgraph(sample_gold_path())
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -78,8 +79,8 @@ def write_experiment(folder: Path, systems: str, gold: list[Document] = GOLD[:3]
 
 def compare_in_process(experiment: Path, out: Path, rerun: bool = False) -> tuple[list[str], object]:
     """``llmgraph compare`` without the CLI: its log lines and its only outcome."""
-    from llmgraph.compare import Harness
-    from llmgraph.experiment import load_experiment
+    from llmgraph.harness.compare import Harness
+    from llmgraph.harness.experiment import load_experiment
 
     lines: list[str] = []
     comparison = Harness(load_experiment(experiment), out, rerun=rerun, log=lines.append).run()
@@ -91,7 +92,7 @@ def compare_in_process(experiment: Path, out: Path, rerun: bool = False) -> tupl
 # --- 1. a model retrained into the same folder is a new model -----------------------------------------------
 
 def test_compare_reruns_a_span_model_retrained_into_the_same_folder(tmp_path):
-    from llmgraph.span import train_span
+    from llmgraph.training.span.train import train_span
 
     model = tmp_path / "model"
     train_span(GOLD[:3], None, model, epochs=1, progress=False)
@@ -117,7 +118,7 @@ def _fake_span_folder(folder: Path) -> Path:
 
 
 def test_span_settings_change_with_the_weights_even_at_the_same_size_and_time(tmp_path):
-    from llmgraph.systems import span_system
+    from llmgraph.systems.span import span_system
 
     folder = _fake_span_folder(tmp_path / "model")
     before = span_system(folder).settings()
@@ -127,7 +128,7 @@ def test_span_settings_change_with_the_weights_even_at_the_same_size_and_time(tm
     os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     after = span_system(folder).settings()
     assert after["span_model_sha256"] != before["span_model_sha256"]
-    from llmgraph.systems import span_model_fingerprint
+    from llmgraph.systems.span import span_model_fingerprint
 
     assert after["span_model_sha256"] == span_model_fingerprint(folder)
     shutil.copytree(folder, tmp_path / "copy")
@@ -136,9 +137,9 @@ def test_span_settings_change_with_the_weights_even_at_the_same_size_and_time(tm
 
 
 def test_a_local_llm_replaced_in_place_changes_its_settings_and_compare_key(tmp_path):
-    from llmgraph.compare import cache_key
-    from llmgraph.experiment import SystemSpec
-    from llmgraph.systems import LLMSystem
+    from llmgraph.harness.cache import cache_key
+    from llmgraph.harness.experiment import SystemSpec
+    from llmgraph.systems.llm import LLMSystem
 
     model = tmp_path / "my-llm"
     model.mkdir()
@@ -161,8 +162,8 @@ def test_a_local_llm_replaced_in_place_changes_its_settings_and_compare_key(tmp_
 def test_the_span_system_refuses_over_long_reports_per_report_in_bounded_memory(span_model):
     done = run_limited("""
 import json, sys
-from llmgraph.document import document_from_report
-from llmgraph.systems import span_system
+from llmgraph.core.document import document_from_report
+from llmgraph.systems.span import span_system
 
 system = span_system(sys.argv[1])
 list(system.stream([document_from_report("warm-up", "Small left pleural effusion. " * 400)]))
@@ -185,8 +186,8 @@ print(json.dumps({"errors": {k: v for _, e in batches for k, v in e.items()},
 def test_one_enormous_token_costs_no_more_than_a_window(span_model):
     done = run_limited("""
 import json, sys
-from llmgraph.document import document_from_report
-from llmgraph.span import SpanPredictor
+from llmgraph.core.document import document_from_report
+from llmgraph.training.span.predict import SpanPredictor
 
 predictor = SpanPredictor.load(sys.argv[1])
 docs = [document_from_report(name, char * 1_000_000) for name, char in (("bang", "!"), ("cjk", "\\u4e00"), ("a", "a"))]
@@ -201,10 +202,10 @@ print(json.dumps([[d.id, len(d.tokens), len(d.entities)] for d in predictor.pred
 def test_relation_pairs_are_found_and_scored_in_memory_linear_in_the_pairs():
     done = run_limited("""
 import json, torch
-from llmgraph.document import Document
-from llmgraph.span.model import SpanHeads
-from llmgraph.span.predict import annotate
-from llmgraph.span.tags import tag_set
+from llmgraph.core.document import Document
+from llmgraph.training.span.model import SpanHeads
+from llmgraph.training.span.predict import annotate
+from llmgraph.training.span.tags import tag_set
 
 heads = SpanHeads(8, tag_set(["OBS-DP"]), ["OBS-DP"]).eval()
 with torch.no_grad():  # every token its own entity; no pair related
@@ -226,7 +227,7 @@ def test_candidate_pairs_are_the_close_pairs_in_source_major_order():
 
     import torch
 
-    from llmgraph.span.model import Span, candidate_pairs
+    from llmgraph.training.span.model import Span, candidate_pairs
 
     rng = random.Random(0)
     for _ in range(300):
@@ -238,7 +239,7 @@ def test_candidate_pairs_are_the_close_pairs_in_source_major_order():
 
 
 def test_the_radgraph_package_system_refuses_over_long_reports_per_report():
-    from llmgraph.systems import radgraph_system
+    from llmgraph.systems.radgraph import radgraph_system
 
     seen: list[str] = []
 
@@ -267,7 +268,7 @@ def test_the_radgraph_package_system_refuses_over_long_reports_per_report():
 # --- 3. a lone surrogate is a per-report problem ------------------------------------------------------------
 
 def test_a_lone_surrogate_is_a_per_report_error_on_the_span_path(span_model):
-    from llmgraph.systems import span_system
+    from llmgraph.systems.span import span_system
 
     system = span_system(span_model)
     try:
@@ -300,7 +301,7 @@ def test_a_lone_surrogate_never_reaches_an_llm_backend():
     ({"head_lr": -1.0}, "head learning rate must be a number above 0 (got -1.0)"),
 ])
 def test_bad_training_settings_are_one_line_errors(tmp_path, options, problem):
-    from llmgraph.span import train_span
+    from llmgraph.training.span.train import train_span
 
     with pytest.raises(InputError) as raised:
         train_span(GOLD[:2], None, tmp_path / "model", **({"epochs": 1} | options), progress=False)
@@ -310,14 +311,15 @@ def test_bad_training_settings_are_one_line_errors(tmp_path, options, problem):
 
 @pytest.mark.parametrize("dev", [[], [Document("blank", "")]])
 def test_a_dev_set_without_reports_is_an_error(tmp_path, dev):
-    from llmgraph.span import train_span
+    from llmgraph.training.span.train import train_span
 
     with pytest.raises(InputError, match="^the dev set has no reports"):
         train_span(GOLD[:2], dev, tmp_path / "model", epochs=1, progress=False)
 
 
 def test_without_a_dev_set_the_last_epoch_is_kept_and_recorded_as_such(tmp_path):
-    from llmgraph.span import SpanPredictor, train_span
+    from llmgraph.training.span.predict import SpanPredictor
+    from llmgraph.training.span.train import train_span
 
     card = train_span(GOLD[:3], None, tmp_path / "model", epochs=2, progress=False)
     assert card["best"] == card["history"][-1] and card["best"]["epoch"] == 2
@@ -342,7 +344,7 @@ def test_compare_trains_without_a_dev_set_when_none_is_given_and_says_so(tmp_pat
 # --- 5. an exemplar pool too small for `shots` is refused before any model loads ------------------------------
 
 def test_more_shots_than_annotated_reports_is_refused_when_the_system_is_built(tmp_path):
-    from llmgraph.systems import LLMSystem
+    from llmgraph.systems.llm import LLMSystem
 
     write_radgraph(GOLD[:3], tmp_path / "pool.json")
     pool = read_radgraph(tmp_path / "pool.json")
@@ -355,7 +357,7 @@ def test_more_shots_than_annotated_reports_is_refused_when_the_system_is_built(t
 
 
 def test_a_pool_without_annotations_is_refused_naming_its_file(tmp_path):
-    from llmgraph.systems import LLMSystem
+    from llmgraph.systems.llm import LLMSystem
 
     write_radgraph([replace(doc, entities=[], relations=[]) for doc in GOLD[:4]], tmp_path / "plain.json")
     config = ExtractionConfig(backend="transformers", model=str(tmp_path / "no-such-model"), shots=3)
@@ -370,8 +372,8 @@ def test_compare_refuses_too_many_shots_before_any_system_runs(tmp_path):
     experiment = write_experiment(tmp_path, f"  - {{name: span, type: span, model: {tmp_path / 'no-model'}}}\n"
                                             "  - {name: many, backend: transformers, model: no-such-model, shots: 100}\n")
     experiment.write_text(experiment.read_text().replace("systems:", "examples: pool.json\nsystems:"))
-    from llmgraph.compare import Harness
-    from llmgraph.experiment import load_experiment
+    from llmgraph.harness.compare import Harness
+    from llmgraph.harness.experiment import load_experiment
 
     lines: list[str] = []
     with pytest.raises(InputError) as raised:

@@ -7,8 +7,8 @@ import string
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmgraph.document import document_from_report
-from llmgraph.tokenize import radgraph_text, tokenize
+from llmgraph.core.document import document_from_report
+from llmgraph.core.tokenize import radgraph_text, tokenize
 from radgraph_reference import xl_preprocess
 
 TRICKY = [

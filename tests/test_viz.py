@@ -1,5 +1,5 @@
 """The report viewer (`llmgraph viz`) in a real browser: headless Chromium drives the page, clicks
-through the reports and checks the DOM against `llmgraph.diff.document_diff` computed here."""
+through the reports and checks the DOM against `llmgraph.evaluation.diff.document_diff` computed here."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from llmgraph.cli import app
-from llmgraph.diff import document_diff
-from llmgraph.document import Document, Entity, Relation, document_from_report
-from llmgraph.formats import read_radgraph, write_radgraph
-from llmgraph.labels import LabelSet
-from llmgraph.prompting import sample_gold_path
-from llmgraph.synth import synth_documents
+from llmgraph.cli.app import app
+from llmgraph.evaluation.diff import document_diff
+from llmgraph.core.document import Document, Entity, Relation, document_from_report
+from llmgraph.io.formats import read_radgraph, write_radgraph
+from llmgraph.core.labels import LabelSet
+from llmgraph.core.resources import sample_gold_path
+from llmgraph.io.synth import synth_documents
 from llmgraph.viz import build_payload, write_viewer
 
 try:  # the browser tests (marked ``browser``, by their ``page`` fixture) need playwright; the others do not

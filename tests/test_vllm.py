@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from llmgraph.backends.vllm import cpu_defaults
-from llmgraph.formats import read_radgraph, write_radgraph
-from llmgraph.metrics import evaluate
-from llmgraph.prompting import sample_gold_path
-from llmgraph.validation import check_document
+from llmgraph.extraction.backends.vllm import cpu_defaults
+from llmgraph.io.formats import read_radgraph, write_radgraph
+from llmgraph.evaluation.metrics import evaluate
+from llmgraph.core.resources import sample_gold_path
+from llmgraph.io.validation import check_document
 
 pytest.importorskip("vllm", reason="vLLM is not installed (pip install 'llmgraph[cpu]' or 'llmgraph[vllm]')")
 pytestmark = pytest.mark.vllm
@@ -41,7 +41,7 @@ def _extract(reports: Path, out: Path, *options: str, gold: bool = True, in_proc
     if in_process:
         from typer.testing import CliRunner
 
-        from llmgraph.cli import app
+        from llmgraph.cli.app import app
 
         result = CliRunner().invoke(app, arguments)
         assert result.exit_code == 0, (result.stderr[-3000:], result.exception)

@@ -20,12 +20,12 @@ from typing import Any, Callable
 
 import yaml
 
-from llmgraph.document import Document, Entity, Relation, document_from_report
-from llmgraph.errors import InputError
-from llmgraph.formats import write_radgraph
-from llmgraph.labels import RADGRAPH_LABELS, RELATION_TYPES
-from llmgraph.tokenize import tokenize
-from llmgraph.validation import check_collection, check_document
+from llmgraph.core.document import Document, Entity, Relation, document_from_report
+from llmgraph.core.errors import InputError
+from llmgraph.io.formats import write_radgraph
+from llmgraph.core.labels import RADGRAPH_LABELS, RELATION_TYPES
+from llmgraph.core.tokenize import tokenize
+from llmgraph.io.validation import check_collection, check_document
 
 HERE = Path(__file__).resolve().parent
 YAML_PATH = HERE / "sample_reports.yaml"

@@ -2,7 +2,7 @@
 
 Every report becomes one compact record: the text shown (the original report when the document
 keeps it, else the RadGraph tokens), its entity marks as character spans and its relations
-between marks. With gold, each mark carries its status from ``llmgraph.diff.document_diff``:
+between marks. With gold, each mark carries its status from ``llmgraph.evaluation.diff.document_diff``:
 correct, missing (gold only), spurious (predicted only) or wrong label/type. The records go into
 one HTML file as JSON; its inline script draws one report at a time, so thousands stay fast.
 """
@@ -12,19 +12,16 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jinja2
 from markupsafe import Markup
 
-from llmgraph.diff import document_diff, relation_ends
-from llmgraph.document import Document
-from llmgraph.formats import read_radgraph, write_atomic
-from llmgraph.labels import ALL_LABELS, RELATION_TYPES, LabelSet, to_radgraph, to_radgraph_xl
-from llmgraph.metrics import pair_documents
-
-if TYPE_CHECKING:
-    from llmgraph.compare import Comparison
+from llmgraph.evaluation.diff import document_diff, relation_ends
+from llmgraph.core.document import Document
+from llmgraph.io.formats import write_atomic
+from llmgraph.core.labels import ALL_LABELS, RELATION_TYPES, LabelSet, to_radgraph, to_radgraph_xl
+from llmgraph.evaluation.metrics import pair_documents
 
 HERE = Path(__file__).parent
 STATUSES = ("none", "correct", "missing", "spurious", "wrong")
@@ -158,22 +155,3 @@ def write_viewer(path: str | Path, pred: list[Document], gold: list[Document] | 
     payload = build_payload(pred, gold, label_set, title, sources)
     write_atomic(path, render_viewer(payload))
     return payload
-
-
-def write_comparison_viewers(comparison: Comparison) -> list[Path]:
-    """``OUTDIR/viewer/SYSTEM__GOLDSET.html`` for every system that was scored, in the labels it was scored in
-    (SYSTEM as its folder under ``systems/``; a reference's title says it is one)."""
-    from llmgraph.compare import folder_name
-
-    written = []
-    for outcome in comparison.outcomes:
-        if outcome.scores is None:
-            continue
-        label_set = outcome.scores["label_set"]
-        path = comparison.out_dir / "viewer" / f"{folder_name(outcome.system)}__{outcome.gold_set}.html"
-        shown = f"{outcome.system} (reference)" if outcome.reference else outcome.system
-        write_viewer(path, read_radgraph(outcome.predictions), comparison.gold[outcome.gold_set],
-                     LabelSet(label_set) if label_set else None, title=f"{shown} on {outcome.gold_set}",
-                     sources=f"predictions {outcome.predictions}, gold set {outcome.gold_set}")
-        written.append(path)
-    return written

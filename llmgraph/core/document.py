@@ -1,0 +1,103 @@
+"""The data model at the centre of llmgraph: a report, its entities and relations."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from llmgraph.core.labels import LabelSet, convert
+from llmgraph.core.tokenize import tokenize
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A contiguous token span with a label; ``start_ix``/``end_ix`` are 0-based, inclusive."""
+
+    id: str
+    tokens: str
+    label: str
+    start_ix: int
+    end_ix: int
+
+    @property
+    def span(self) -> tuple[int, int]:
+        return (self.start_ix, self.end_ix)
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A directed relation from the dependent entity (``source``) to the one it depends on."""
+
+    type: str
+    source: str
+    target: str
+
+
+@dataclass
+class Document:
+    """One report in RadGraph form.
+
+    ``text`` is the RadGraph token string (tokens joined by single spaces). When the document
+    was made from a raw report, ``source_text`` keeps that report and ``token_offsets`` the
+    character span of every token in it, so the original can be highlighted.
+    ``annotator`` names the labeler of a doubly annotated test file (``labeler_1``/``labeler_2``).
+    """
+
+    id: str
+    text: str
+    entities: list[Entity] = field(default_factory=list)
+    relations: list[Relation] = field(default_factory=list)
+    data_source: str | None = None
+    data_split: str | None = None
+    modality: str | None = None
+    annotator: str | None = None
+    source_text: str | None = None
+    token_offsets: list[tuple[int, int]] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tokens(self) -> list[str]:
+        return self.text.split()
+
+    def relations_from(self, entity_id: str) -> list[Relation]:
+        return [relation for relation in self.relations if relation.source == entity_id]
+
+    def fingerprint(self) -> str:
+        """A hash of everything a system reads of this report (not its annotations): a resumed run
+        re-runs a report whose fingerprint changed."""
+        read = [self.text, self.source_text, self.meta.get("sections"), self.modality, self.meta.get("problem")]
+        data = json.dumps(read, ensure_ascii=False).encode("utf-8", "surrogatepass")
+        return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+    def with_labels(self, label_set: LabelSet) -> "Document":
+        """A copy with every entity label mapped into ``label_set``."""
+        entities = [replace(entity, label=convert(entity.label, label_set)) for entity in self.entities]
+        return replace(self, entities=entities)
+
+
+def document_from_report(
+    doc_id: str,
+    report: str,
+    spans: list[tuple[int, int]] | None = None,
+    **fields: Any,
+) -> Document:
+    """A document (no annotations yet) for a raw report, tokenized as RadGraph-XL does.
+
+    ``spans`` limits the tokens to those character ranges of ``report`` (chosen sections);
+    offsets always index the full report.
+    """
+    tokens = [token for start, end in spans or [(0, len(report))] for token in tokenize(report, start, end)]
+    return Document(
+        id=doc_id,
+        text=" ".join(token.text for token in tokens),
+        source_text=report,
+        token_offsets=[(token.start, token.end) for token in tokens],
+        **fields,
+    )
+
+
+# What a system yields for a batch of reports: the documents it predicted, and the reports that failed
+# (id -> why).
+Batch = tuple[list[Document], dict[str, str]]

@@ -1,0 +1,62 @@
+"""What a comparison derives from its outcomes: the paired tests between systems, and the rows per report
+(``diffs.jsonl``, ``per_report.csv``)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from llmgraph.core.defaults import RANDOMIZATION_SHUFFLES
+from llmgraph.core.document import Document
+from llmgraph.evaluation.diff import document_diff
+from llmgraph.evaluation.metrics import bootstrap_test, randomization_test
+from llmgraph.harness.comparison import Outcome
+from llmgraph.harness.experiment import Experiment
+from llmgraph.io.formats import read_radgraph
+
+
+def significance_rows(experiment: Experiment, gold: dict[str, list[Document]], outcomes: list[Outcome]
+                      ) -> list[dict[str, Any]]:
+    """The experiment's paired test (bootstrap, or approximate randomization with
+    ``RANDOMIZATION_SHUFFLES`` shuffles) between every two systems that ran on a gold set."""
+    rows = []
+    randomization = experiment.significance == "randomization"
+    for name in gold:
+        done = [o for o in outcomes if o.gold_set == name and o.scored is not None]
+        for i, first in enumerate(done):
+            for second in done[i + 1:]:
+                if randomization:
+                    tests = randomization_test(first.scored, second.scored, RANDOMIZATION_SHUFFLES,
+                                               experiment.bootstrap["seed"])
+                else:
+                    tests = bootstrap_test(first.scored, second.scored, **experiment.bootstrap)
+                for metric, test in tests.items():
+                    rows.append({"gold_set": name, "system_a": first.system, "system_b": second.system,
+                                 "metric": metric, "test": experiment.significance, **test})
+    return rows
+
+
+def per_report_rows(experiment: Experiment, gold: dict[str, list[Document]], outcomes: list[Outcome]
+                    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Per report of every system, in the label set its scores use: the errors (``diffs.jsonl``) and
+    the scores (``per_report.csv``: precision, recall and F1 of entities and relations, the three
+    rewards, with the report's modality and length in tokens)."""
+    diffs, scores = [], []
+    for outcome in outcomes:
+        if outcome.scored is None:
+            continue
+        label_set = outcome.scored.label_set
+        predicted = {doc.id: doc for doc in read_radgraph(outcome.predictions)}
+        for doc, report in zip(gold[outcome.gold_set], outcome.scored.per_report()):
+            pred = predicted.get(doc.id, replace(doc, entities=[], relations=[]))
+            if label_set is not None:
+                doc, pred = doc.with_labels(label_set), pred.with_labels(label_set)
+            error = outcome.manifest.get("errors", {}).get(doc.id)
+            where = {"system": outcome.system, "gold_set": outcome.gold_set}
+            diffs.append({**where, **document_diff(doc, pred), **({"error": error} if error else {})})
+            scores.append({**where, "reference": outcome.reference, "id": doc.id, "modality": doc.modality,
+                           "tokens": len(doc.tokens), "gold_entities": len(doc.entities),
+                           "gold_relations": len(doc.relations),
+                           **report,
+                           "rewards": experiment.rewards, "error": error})
+    return diffs, scores
