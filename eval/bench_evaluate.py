@@ -13,7 +13,7 @@ process, all side by side in one run:
 - `llmgraph convert G -o G.jsonl`.
 
 Wall seconds and peak RSS (the process's own high-water mark, ``ru_maxrss``) per command; the
-5,000-report result must equal the in-memory `metrics.evaluate` of the same files, key for key
+5,000-report result must equal the in-memory `scoring.evaluate` of the same files, key for key
 and float for float. Writes `bench_evaluate_DATE.csv` and `.json` (machine, date, load) and exits
 1 when a target is missed: every command on the large files within 30 s, and peak RSS at most
 1.2x from the small files to the large ones. `--tree DIR` runs the llmgraph of another source
@@ -37,9 +37,10 @@ import pandas as pd
 from measure import measure_llmgraph
 
 from llmgraph.core.document import Document, Entity
-from llmgraph.io.formats import read_radgraph, write_radgraph
+from llmgraph.io.radgraph_reader import read_radgraph
+from llmgraph.io.radgraph_writer import write_radgraph
 from llmgraph.core.labels import RADGRAPH_LABELS
-from llmgraph.evaluation.metrics import evaluate
+from llmgraph.evaluation.scoring import evaluate
 from llmgraph.io.synth import synth_documents
 
 SECONDS_TARGET = 30.0
@@ -88,7 +89,7 @@ def check_numbers(gold: Path, pred: Path, printed: str) -> None:
     """The command's JSON equals the in-memory evaluation of the same files, float for float."""
     expected = json.loads(json.dumps(evaluate(read_radgraph(gold), read_radgraph(pred))))
     if json.loads(printed) != expected:
-        sys.exit(f"bench_evaluate: llmgraph evaluate on {gold.name} differs from metrics.evaluate")
+        sys.exit(f"bench_evaluate: llmgraph evaluate on {gold.name} differs from scoring.evaluate")
 
 
 def main() -> None:

@@ -36,10 +36,10 @@ from llmgraph.extraction.backends import Decoding, create_backend
 from llmgraph.extraction.backends.local_server import start_vllm_server
 from llmgraph.extraction.config import ExtractionConfig
 from llmgraph.extraction.extractor import Extractor
-from llmgraph.io.formats import read_radgraph
+from llmgraph.io.radgraph_reader import read_radgraph
 from llmgraph.extraction.grammar import GrammarMode, report_rules, to_ebnf, to_lark
 from llmgraph.core.labels import RADGRAPH_LABELS
-from llmgraph.evaluation.metrics import evaluate
+from llmgraph.evaluation.scoring import evaluate
 from llmgraph.extraction.models import resolve_model
 from llmgraph.core.resources import sample_gold_path
 from llmgraph.training.span.predict import SpanPredictor

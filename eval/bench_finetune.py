@@ -30,7 +30,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from measure import measure_llmgraph  # noqa: E402
 
-from llmgraph.evaluation.metrics import evaluate_files  # noqa: E402
+from llmgraph.evaluation.scoring import evaluate_files  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parent / "data" / "sample_gold.json"
 TARGETS = {"entity_f1": 0.60, "relation_f1": 0.30, "training_tokens_per_second": 250.0, "training_minutes": 40.0}

@@ -28,7 +28,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from measure import measure_llmgraph  # noqa: E402
 
-from llmgraph.evaluation.metrics import evaluate_files  # noqa: E402
+from llmgraph.evaluation.scoring import evaluate_files  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data"
 SETS = {"sample": DATA / "sample_gold.json", "long": DATA / "long_gold.json"}

@@ -27,7 +27,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from measure import measure_llmgraph  # noqa: E402
 
-from llmgraph.io.formats import write_radgraph  # noqa: E402
+from llmgraph.io.radgraph_writer import write_radgraph  # noqa: E402
 from llmgraph.io.synth import synth_documents  # noqa: E402
 
 BENCH = "bench_predictions"

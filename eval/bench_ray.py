@@ -28,7 +28,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from measure import measure_llmgraph  # noqa: E402
 
-from llmgraph.io.formats import read_radgraph  # noqa: E402
+from llmgraph.io.radgraph_reader import read_radgraph  # noqa: E402
 from llmgraph.runs.runlog import partial_path  # noqa: E402
 
 BENCH = "bench_ray"

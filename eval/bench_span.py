@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from llmgraph.io.formats import read_radgraph
+from llmgraph.io.radgraph_reader import read_radgraph
 from llmgraph.core.resources import sample_gold_path
 from llmgraph.training.span.predict import SpanPredictor
 from llmgraph.training.span.train import train_span

@@ -88,7 +88,7 @@ def tokenizer(embedded_model):
 def span_model(tmp_path_factory) -> Path:
     """A span baseline trained on the 28 sample gold reports (5 epochs, about 25 s on two cores)."""
     def train(folder: Path) -> None:
-        from llmgraph.io.formats import read_radgraph
+        from llmgraph.io.radgraph_reader import read_radgraph
         from llmgraph.core.resources import sample_gold_path
         from llmgraph.training.span.train import train_span
 
@@ -107,7 +107,8 @@ def lora_adapter(tmp_path_factory) -> Path:
     def train(folder: Path) -> None:
         from test_finetune import tiny_reports
 
-        from llmgraph.training.llm.train import LLMTrainingConfig, train_llm
+        from llmgraph.training.llm.config import LLMTrainingConfig
+        from llmgraph.training.llm.train import train_llm
 
         train_llm(tiny_reports(), None, folder / "adapter", LLMTrainingConfig(
             method="lora", lora_rank=8, merge=False, epochs=2, learning_rate=1e-3), progress=False)

@@ -11,14 +11,15 @@ import sys
 import pytest
 
 from llmgraph.extraction.backends.base import Decoding, GenerationRequest
-from llmgraph.extraction.backends.batch_file import parse_result, request_line
+from llmgraph.extraction.backends.batch_api import parse_result, request_line
 from llmgraph.extraction.chunking import annotated_chunks
 from llmgraph.core.document import document_from_report
 from llmgraph.core.errors import InputError
-from llmgraph.io.formats import read_radgraph, write_radgraph
+from llmgraph.io.radgraph_reader import read_radgraph
+from llmgraph.io.radgraph_writer import write_radgraph
 from llmgraph.extraction.grammar import GrammarMode, constraint_for
 from llmgraph.core.labels import RADGRAPH_LABELS
-from llmgraph.evaluation.metrics import evaluate
+from llmgraph.evaluation.scoring import evaluate
 from llmgraph.extraction.prompting import example_output
 from llmgraph.core.resources import sample_gold_path
 

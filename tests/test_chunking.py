@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from llmgraph.extraction.backends.base import Generation, GenerationRequest
-from llmgraph.extraction.chunking import chunk_gold, default_chunk_words, merge, split
+from llmgraph.extraction.chunking import chunk_gold, default_chunk_words, merge_chunks, split
 from llmgraph.core.document import document_from_report
 from llmgraph.extraction.config import ExtractionConfig
 from llmgraph.extraction.extractor import Extractor
-from llmgraph.io.formats import read_radgraph
-from llmgraph.evaluation.metrics import evaluate
+from llmgraph.io.radgraph_reader import read_radgraph
+from llmgraph.evaluation.scoring import evaluate
 from llmgraph.extraction.prompting import example_output, report_text
 from llmgraph.core.resources import sample_gold_path
 
@@ -77,7 +77,7 @@ def test_gold_in_chunks_merges_back_to_the_gold():
         for doc in GOLD:
             chunks = split(doc, words)
             pieces, cut = chunk_gold(doc, chunks)
-            merged.append(merge(doc, list(zip(chunks, pieces))))
+            merged.append(merge_chunks(doc, list(zip(chunks, pieces))))
             lost, total = lost + cut, total + len(doc.relations)
         scores = evaluate(GOLD, merged, samples=0)
         # an entity is lost only where a sentence longer than the budget is cut through it
@@ -190,7 +190,7 @@ def test_oracle_long_reports_fit_the_default_budget_chunk_by_chunk(tokenizer):
         for piece in pieces:
             tokens = len(tokenizer(example_output(piece))["input_ids"])
             assert tokens <= 1024, (piece.id, tokens)
-        merged.append(merge(doc, list(zip(chunks, pieces))))
+        merged.append(merge_chunks(doc, list(zip(chunks, pieces))))
     scores = evaluate(docs, merged, samples=0)
     assert scores["entity_f1"] == 1.0 and scores["relation_f1"] >= 0.97, (scores["relation_f1"], lost)
     assert json.loads(json.dumps(lost)) == sum(map(len, (d.relations for d in docs))) - sum(

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from llmgraph.io.formats import read_radgraph
+from llmgraph.io.radgraph_reader import read_radgraph
 from llmgraph.core.resources import sample_gold_path
 
 pytestmark = pytest.mark.slow  # the module's comparison runs an LLM system (about 35 s)
@@ -48,7 +48,7 @@ def run(tmp_path_factory, span_model):
     gold = read_radgraph(sample_gold_path())
     (folder / "gold.json").write_text(sample_gold_path().read_text())
     ct = [doc for doc in gold if doc.modality == "CT"][:2]
-    from llmgraph.io.formats import write_radgraph
+    from llmgraph.io.radgraph_writer import write_radgraph
 
     write_radgraph(ct, folder / "ct.jsonl")
     (folder / "experiment.yaml").write_text(EXPERIMENT.replace("SPAN_MODEL", str(span_model)))

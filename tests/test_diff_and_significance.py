@@ -10,8 +10,11 @@ import pytest
 
 from llmgraph.evaluation.diff import document_diff
 from llmgraph.core.document import Document, Entity, Relation
-from llmgraph.io.formats import read_radgraph
-from llmgraph.evaluation.metrics import HEADLINE, evaluate, paired_bootstrap, paired_randomization, report_counts
+from llmgraph.io.radgraph_reader import read_radgraph
+from llmgraph.evaluation.scores import HEADLINE
+from llmgraph.evaluation.scoring import evaluate
+from llmgraph.evaluation.significance import paired_bootstrap, paired_randomization
+from llmgraph.evaluation.items import report_counts
 from llmgraph.core.resources import sample_gold_path
 
 GOLD = read_radgraph(sample_gold_path())

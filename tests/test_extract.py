@@ -13,7 +13,7 @@ from llmgraph.extraction.backends import Decoding, create_backend
 from llmgraph.core.document import document_from_report
 from llmgraph.extraction.config import ExtractionConfig
 from llmgraph.extraction.extractor import Extractor, extract
-from llmgraph.io.formats import read_radgraph
+from llmgraph.io.radgraph_reader import read_radgraph
 from llmgraph.extraction.grammar import GrammarMode
 from llmgraph.core.resources import sample_gold_path
 from llmgraph.io.validation import check_document

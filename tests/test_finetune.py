@@ -18,12 +18,14 @@ from llmgraph.core.errors import InputError
 from llmgraph.extraction.config import ExtractionConfig
 from llmgraph.extraction.extractor import Extractor
 from llmgraph.extraction.model_card import CARD, read_card
-from llmgraph.training.llm.train import LLMTrainingConfig, train_llm
+from llmgraph.training.llm.config import LLMTrainingConfig
+from llmgraph.training.llm.train import train_llm
 from llmgraph.training.llm.examples import IGNORE, answer_text, build_examples, length_buckets, training_example
-from llmgraph.io.formats import read_radgraph, write_radgraph
+from llmgraph.io.radgraph_reader import read_radgraph
+from llmgraph.io.radgraph_writer import write_radgraph
 from llmgraph.extraction.ground import ground, parse_output
 from llmgraph.core.labels import LabelSet
-from llmgraph.evaluation.metrics import evaluate
+from llmgraph.evaluation.scoring import evaluate
 from llmgraph.extraction.prompting import PromptTemplate
 from llmgraph.core.resources import sample_gold_path
 from llmgraph.io.validation import check_document
@@ -144,18 +146,18 @@ def test_lora_on_modules_peft_cannot_target_is_one_line(embedded_model):
     pytest.importorskip("peft")
     from transformers import AutoModelForCausalLM
 
-    from llmgraph.training.llm.train import _wrap_lora
+    from llmgraph.training.llm.model import wrap_lora
 
     model = AutoModelForCausalLM.from_pretrained(embedded_model)
     with pytest.raises(InputError, match=r"--method lora: peft cannot target the modules of model m "
                                          r"\(target_modules \['no_such_proj'\]\)"):
-        _wrap_lora(model, LLMTrainingConfig(method="lora", target_modules=["no_such_proj"]), "m")
+        wrap_lora(model, LLMTrainingConfig(method="lora", target_modules=["no_such_proj"]), "m")
 
 
 def test_an_interrupted_training_leaves_nothing_that_looks_like_a_model(tmp_path, monkeypatch):
-    from llmgraph.training.llm import train as module
+    from llmgraph.training.llm import fit as module  # where the epochs look answer_loss up
 
-    real = module._answer_loss
+    real = module.answer_loss
     calls = []
 
     def interrupted(*args, **kwargs):
@@ -164,7 +166,7 @@ def test_an_interrupted_training_leaves_nothing_that_looks_like_a_model(tmp_path
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(module, "_answer_loss", interrupted)
+    monkeypatch.setattr(module, "answer_loss", interrupted)
     with pytest.raises(KeyboardInterrupt):
         train_llm(tiny_reports(), None, tmp_path / "model", LLMTrainingConfig(batch_size=2), progress=False)
     assert list(tmp_path.iterdir()) == []
@@ -195,10 +197,10 @@ def test_sigterm_during_training_leaves_no_unfinished_folder(tmp_path):
 
 
 def test_progress_lines_say_step_loss_speed_and_time_left(monkeypatch):
-    from llmgraph.training.llm import train as module
+    from llmgraph.training.llm import progress as module
 
     logged: list[str] = []
-    lines = module._ProgressLines(steps=40, epochs=2, log=logged.append)
+    lines = module.ProgressLines(steps=40, epochs=2, log=logged.append)
     for step in range(40):
         lines.step(1 + step // 20, 1.5, 250.0)
     assert len(logged) == 20 and logged[0].startswith("step 2/40 (epoch 1/2): loss 1.500, 250 tokens/s, ")
@@ -343,16 +345,16 @@ def test_the_chunked_loss_of_big_vocabularies_equals_the_whole_one(embedded_mode
     import torch
     from transformers import AutoModelForCausalLM
 
-    from llmgraph.training.llm.train import _answer_loss, _batch_tensors
+    from llmgraph.training.llm.loss import answer_loss, batch_tensors
 
     model = AutoModelForCausalLM.from_pretrained(embedded_model, dtype=torch.float32)
     prompt = PromptTemplate.load("finetuned")
     examples = [training_example(tokenizer, prompt, doc, LabelSet.RADGRAPH) for doc in tiny_reports()[:2]]
-    tensors = _batch_tensors(examples, tokenizer.eos_token_id, "cpu")
+    tensors = batch_tensors(examples, tokenizer.eos_token_id, "cpu")
     results = []
     for budget in (None, 2 * 49152 * 10 * 7):  # the whole at once; chunks of 7 positions
         model.zero_grad()
-        loss, count = _answer_loss(model, tensors, torch.float32, "cpu", budget)
+        loss, count = answer_loss(model, tensors, torch.float32, "cpu", budget)
         loss.backward()
         results.append((loss.item(), count, model.lm_head.weight.grad.clone(),
                         model.model.layers[3].mlp.up_proj.weight.grad.clone()))

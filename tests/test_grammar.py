@@ -8,7 +8,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from llmgraph.core.document import Document, document_from_report
-from llmgraph.io.formats import read_radgraph
+from llmgraph.io.radgraph_reader import read_radgraph
 from llmgraph.extraction.grammar import candidate_spans, output_schema, reach, report_rules, to_ebnf, to_lark, within_grammar
 from llmgraph.core.labels import RADGRAPH_LABELS, XL_LABELS
 from llmgraph.extraction.prompting import example_output

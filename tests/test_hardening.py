@@ -23,7 +23,8 @@ from typer.testing import CliRunner
 
 from llmgraph.cli.app import app
 from llmgraph.core.errors import InputError
-from llmgraph.io.formats import read_radgraph, write_radgraph
+from llmgraph.io.radgraph_reader import read_radgraph
+from llmgraph.io.radgraph_writer import write_radgraph
 from llmgraph.extraction.prompting import PromptTemplate
 from llmgraph.core.resources import sample_gold_path
 from llmgraph.runs.runlog import lock_path, partial_path, settings_path
@@ -446,7 +447,7 @@ def test_prompt_templates_render_in_a_sandbox(tmp_path):
 def test_a_self_relation_is_kept_and_scored_and_a_duplicate_relation_scores_once(tmp_path):
     """A self-relation is read, written and scored like any relation, as the ``radgraph`` package
     scores it (its model can predict one: it scores every pair of spans); a duplicate counts once."""
-    from llmgraph.evaluation.metrics import evaluate
+    from llmgraph.evaluation.scoring import evaluate
     from radgraph_reference import rewards
 
     entity = {"tokens": "effusion", "label": "OBS-DP", "start_ix": 1, "end_ix": 1}

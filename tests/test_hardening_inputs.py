@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 from test_hardening import llmgraph, one_line_error
 
 from llmgraph.cli.app import app
-from llmgraph.io.formats import read_radgraph, write_radgraph
+from llmgraph.io.radgraph_reader import read_radgraph
+from llmgraph.io.radgraph_writer import write_radgraph
 from llmgraph.core.resources import sample_gold_path
 
 GOLD = read_radgraph(sample_gold_path())
@@ -112,8 +113,8 @@ def test_train_llm_force_replaces_only_a_model_folder(tmp_path):
 
 
 def test_a_base_model_inside_the_output_folder_is_refused(tmp_path, embedded_model):
-    from llmgraph.training.llm.train import LLMTrainingConfig
-    from llmgraph.training.llm.train import check_output_folder
+    from llmgraph.training.llm.config import LLMTrainingConfig
+    from llmgraph.training.llm.checks import check_output_folder
     from llmgraph.core.errors import InputError
     import pytest
 

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from llmgraph.core.document import Document, Entity, Relation
-from llmgraph.io.formats import document_to_raw
+from llmgraph.io.radgraph import document_to_raw
 from llmgraph.core.labels import RADGRAPH_LABELS, RELATION_TYPES, XL_LABELS
-from llmgraph.evaluation.metrics import REWARD_LEVELS, compute_reward, evaluate, evaluate_files
+from llmgraph.evaluation.rewards import REWARD_LEVELS, compute_reward
+from llmgraph.evaluation.scoring import evaluate, evaluate_files
 from radgraph_reference import rewards, rewards_main
 
 WORDS = ["effusion", "Effusion", "pleural", "left", "Left", "small", "lung", "opacity", "pneumonia",
@@ -127,7 +128,7 @@ def test_both_reward_versions_equal_their_upstream_code_where_case_decides():
 
 
 def test_evaluate_scores_the_chosen_reward_version_and_names_it(tmp_path):
-    from llmgraph.io.formats import write_radgraph
+    from llmgraph.io.radgraph_writer import write_radgraph
 
     rng = random.Random(5)
     gold = [random_document(rng, f"r{i}") for i in range(300)]

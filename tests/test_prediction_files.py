@@ -16,9 +16,11 @@ from llmgraph.harness.compare import compare
 from llmgraph.harness.layout import folder_name
 from llmgraph.core.document import Document
 from llmgraph.core.errors import InputError
-from llmgraph.io.formats import read_radgraph, write_radgraph
+from llmgraph.io.radgraph_reader import read_radgraph
+from llmgraph.io.radgraph_writer import write_radgraph
 from llmgraph.core.labels import LabelSet
-from llmgraph.evaluation.metrics import evaluate, evaluate_files, paired_randomization
+from llmgraph.evaluation.scoring import evaluate, evaluate_files
+from llmgraph.evaluation.significance import paired_randomization
 from llmgraph.core.resources import sample_gold_path
 from llmgraph.harness.results import cost_columns
 

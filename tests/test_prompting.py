@@ -8,7 +8,7 @@ import pytest
 
 from llmgraph.core.document import document_from_report
 from llmgraph.core.errors import InputError
-from llmgraph.io.formats import read_radgraph
+from llmgraph.io.radgraph_reader import read_radgraph
 from llmgraph.extraction.grammar import output_schema
 from llmgraph.extraction.ground import ground, parse_output
 from llmgraph.core.labels import RADGRAPH_LABELS, LabelSet
@@ -55,7 +55,7 @@ def test_example_output_round_trips_through_grounding():
 def test_gold_written_in_the_output_format_scores_as_gold():
     """Writing gold as the model would and grounding it back loses (almost) nothing: only a
     relation whose target text repeats nearby can resolve to the other occurrence."""
-    from llmgraph.evaluation.metrics import evaluate
+    from llmgraph.evaluation.scoring import evaluate
 
     predicted = [ground(doc, parse_output(example_output(doc), None))[0] for doc in GOLD]
     scores = evaluate(GOLD, predicted, samples=0)

@@ -16,7 +16,8 @@ import pytest
 
 from llmgraph.core.document import document_from_report
 from llmgraph.core.errors import InputError
-from llmgraph.io.formats import document_to_raw, read_radgraph
+from llmgraph.io.radgraph import document_to_raw
+from llmgraph.io.radgraph_reader import read_radgraph
 from llmgraph.core.labels import LabelSet
 from llmgraph.core.resources import sample_gold_path
 from llmgraph.systems.radgraph_package import RadGraphPackageModel

@@ -19,7 +19,7 @@ ray = pytest.importorskip("ray")
 # the resume tests' helpers; their 200 synthetic reports and uninterrupted local run are session fixtures (conftest)
 from test_resume import ENV, check_resumed, kill_9_after, llmgraph, partial_lines  # noqa: E402
 
-from llmgraph.io.formats import read_radgraph  # noqa: E402
+from llmgraph.io.radgraph_reader import read_radgraph  # noqa: E402
 
 
 def run(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -78,14 +78,14 @@ def test_a_killed_ray_job_run_again_loses_no_report_and_duplicates_none(reports,
 @pytest.mark.slow
 def test_the_python_entry_point_runs_in_a_users_own_ray_job(reports, span_model, uninterrupted, tmp_path):
     from llmgraph.runs.runner import run_extraction
-    from llmgraph.io.inputs import read_reports
+    from llmgraph.io.inputs import iter_run_input
     from llmgraph.runs.ray_engine import RayOptions, RaySystem
 
     ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     try:
         system = RaySystem.build("span", {"model": str(span_model)}, RayOptions(replicas=2))
         output = tmp_path / "out.json"
-        summary, manifest = run_extraction(system, lambda: read_reports(reports), output, reports, quiet=True)
+        summary, manifest = run_extraction(system, lambda: iter_run_input(reports), output, reports, quiet=True)
         assert ray.is_initialized(), "the user's cluster is left running"
     finally:
         ray.shutdown()

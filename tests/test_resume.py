@@ -20,7 +20,7 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from llmgraph.cli.app import app
-from llmgraph.io.formats import read_radgraph
+from llmgraph.io.radgraph_reader import read_radgraph
 from llmgraph.runs.runlog import lock_path, partial_path, settings_path
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}

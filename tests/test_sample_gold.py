@@ -10,7 +10,7 @@ import pytest
 
 from llmgraph.core.document import Document
 from llmgraph.core.errors import InputError
-from llmgraph.io.formats import read_radgraph
+from llmgraph.io.radgraph_reader import read_radgraph
 from llmgraph.core.labels import RADGRAPH_LABELS, RELATION_TYPES
 
 DATA = Path(__file__).resolve().parent.parent / "eval" / "data"

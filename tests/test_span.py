@@ -11,8 +11,9 @@ import torch
 
 from llmgraph.core.document import document_from_report
 from llmgraph.core.errors import InputError
-from llmgraph.io.formats import read_radgraph, write_radgraph
-from llmgraph.evaluation.metrics import evaluate
+from llmgraph.io.radgraph_reader import read_radgraph
+from llmgraph.io.radgraph_writer import write_radgraph
+from llmgraph.evaluation.scoring import evaluate
 from llmgraph.core.resources import sample_gold_path
 from llmgraph.training.span.predict import SpanPredictor
 from llmgraph.training.span.encoder import encoder_path, load_encoder, token_vectors, windows
@@ -140,3 +141,29 @@ def test_train_span_command_is_deterministic_and_bad_training_files_fail_cleanly
     bad = CliRunner().invoke(app, ["train-span", "--train", str(tmp_path / "bad.json"), *options])
     assert bad.exit_code == 2
     assert bad.stderr.startswith(f"llmgraph: {tmp_path / 'bad.json'}: report r1: ") and bad.stderr.count("\n") == 1
+
+
+def test_train_span_publishes_its_folder_atomically(tmp_path, monkeypatch):
+    """An interrupted train-span leaves the folder it would replace as it was and no hidden folder; a
+    finished one replaces the folder whole and removes what trainings killed earlier left."""
+    from llmgraph.training.span import train as module
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "span_model.json").write_text("{}")  # an earlier model folder
+    (tmp_path / ".model.partial.killed").mkdir()  # left by a training that was killed with -9
+
+    def interrupted(*args, **kwargs):
+        assert len(list(tmp_path.glob(".model.partial.*"))) == 2, "the new folder is staged beside the old"
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, "_train_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        module.train_span(GOLD[:2], None, model, epochs=1, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".model.partial.killed", "model"]
+    assert [p.name for p in model.iterdir()] == ["span_model.json"]
+    monkeypatch.undo()
+    card = module.train_span(GOLD[:2], None, model, epochs=1, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    assert sorted(p.name for p in model.iterdir()) == ["encoder", "heads.pt", "span_model.json"]
+    assert json.loads((model / "span_model.json").read_text())["history"] == card["history"]

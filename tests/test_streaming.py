@@ -15,16 +15,22 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llmgraph.io import formats
+from llmgraph.io import json_stream
 
-from llmgraph.evaluation import metrics
+from llmgraph.evaluation import bootstrap
+from llmgraph.evaluation.bootstrap import bootstrap_blocks, resampled_metrics
+from llmgraph.evaluation.predictions import FilePredictions
+from llmgraph.evaluation.scores import ScoreTable, prf
 from llmgraph.core.document import Document, Entity, Relation
 from llmgraph.core.errors import InputError
-from llmgraph.io.formats import (RadGraphFile, documents_from_raw, iter_radgraph, parse_json, read_radgraph, read_text,
-                              write_radgraph)
+from llmgraph.io.radgraph_reader import RadGraphFile, iter_radgraph, read_radgraph
+from llmgraph.io.radgraph import documents_from_raw
+from llmgraph.io.text_files import parse_json, read_text
+from llmgraph.io.radgraph_writer import write_radgraph
 from llmgraph.io.inputs import iter_documents
 from llmgraph.core.labels import ALL_LABELS, RADGRAPH_LABELS, RELATION_TYPES, LabelSet
-from llmgraph.evaluation.metrics import evaluate, evaluate_files, paired_bootstrap
+from llmgraph.evaluation.scoring import _scores_of_lists, evaluate, evaluate_files
+from llmgraph.evaluation.significance import paired_bootstrap
 from llmgraph.core.resources import sample_gold_path
 from llmgraph.io.synth import synth_documents
 from llmgraph.io.validation import (_document_validator, check_document, check_document_one_by_one, check_schema,
@@ -36,7 +42,7 @@ SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, Heal
 @pytest.fixture
 def tiny_chunks(monkeypatch):
     """Read .json files 7 bytes at a time: every token, multi-byte character and entry crosses a piece boundary."""
-    monkeypatch.setattr(formats, "CHUNK_BYTES", 7)
+    monkeypatch.setattr(json_stream, "CHUNK_BYTES", 7)
 
 
 def perturbed(doc: Document, rng: random.Random) -> Document:
@@ -175,7 +181,7 @@ def _whole_entries(path: Path) -> tuple[dict, tuple[str, ...]]:
 
 
 def _streamed_entries(path: Path) -> tuple[dict, tuple[str, ...]]:
-    entries = [(doc_id, raw) for _, doc_id, raw in formats._json_entries(path)]
+    entries = [(doc_id, raw) for _, doc_id, raw in json_stream._json_entries(path)]
     seen: set[str] = set()
     return dict(entries), tuple(doc_id for doc_id, _ in entries if doc_id in seen or seen.add(doc_id))
 
@@ -199,12 +205,12 @@ def test_json_errors_are_those_of_reading_the_whole_file(tmp_path_factory, inden
             "insert": text[:where] + insert + text[where:]}[action]
     path = tmp_path_factory.mktemp("json") / "mutated.json"
     path.write_text(text, encoding="utf-8")
-    original = formats.CHUNK_BYTES
-    formats.CHUNK_BYTES = chunk
+    original = json_stream.CHUNK_BYTES
+    json_stream.CHUNK_BYTES = chunk
     try:
         streamed = _outcome(lambda: _streamed_entries(path))
     finally:
-        formats.CHUNK_BYTES = original
+        json_stream.CHUNK_BYTES = original
     assert streamed == _outcome(lambda: _whole_entries(path))
 
 
@@ -342,7 +348,7 @@ PAIRS = [  # gold, prediction, gold labeler, prediction labeler, label set
 @pytest.mark.parametrize("window", [64, 2])
 def test_evaluate_files_equals_evaluate_on_whole_files(files, monkeypatch, gold, pred, gold_labeler, pred_labeler,
                                                        label_set, window):
-    monkeypatch.setattr(metrics._FilePredictions, "WINDOW", window)  # 2: most predictions are read past or wait
+    monkeypatch.setattr(FilePredictions, "WINDOW", window)  # 2: most predictions are read past or wait
     expected = evaluate(read_radgraph(files[gold], gold_labeler), read_radgraph(files[pred], pred_labeler),
                         label_set, samples=200, seed=3)
     streamed = evaluate_files(files[gold], files[pred], gold_labeler, pred_labeler, label_set, samples=200, seed=3)
@@ -379,7 +385,7 @@ def files_with(folder: Path, name: str, docs: list[Document]) -> Path:
 
 # --- the bootstrap, in blocks, draws what the whole matrix drew ---------------------------------------
 
-def whole_matrix_values(scores: metrics.ReportScores, samples: int, seed: int) -> dict[str, np.ndarray]:
+def whole_matrix_values(scores: ScoreTable, samples: int, seed: int) -> dict[str, np.ndarray]:
     """What llmgraph computed before the bootstrap ran in blocks: all resampling weights at once."""
     n = scores.n_reports
     draws = np.random.default_rng(seed).integers(0, n, size=(samples, n))
@@ -387,7 +393,7 @@ def whole_matrix_values(scores: metrics.ReportScores, samples: int, seed: int) -
     values = {}
     for index, metric in enumerate(scores.metrics):
         tp, fp, fn = (weights @ scores.counts[:, 3 * index:3 * index + 3].astype(float)).T
-        values[f"{metric}_precision"], values[f"{metric}_recall"], values[f"{metric}_f1"] = metrics.prf(tp, fp, fn)
+        values[f"{metric}_precision"], values[f"{metric}_recall"], values[f"{metric}_f1"] = prf(tp, fp, fn)
     total = np.maximum(weights.sum(axis=1), 1)
     for name, rewards in scores.rewards.items():
         values[name] = weights @ rewards / total
@@ -396,13 +402,13 @@ def whole_matrix_values(scores: metrics.ReportScores, samples: int, seed: int) -
 
 @pytest.mark.parametrize("n_reports", [1, 2, 7, 300])
 def test_bootstrap_blocks_give_the_numbers_of_the_whole_matrix(files, monkeypatch, n_reports):
-    monkeypatch.setattr(metrics, "BOOTSTRAP_BLOCK_BYTES", 16 * 40 * n_reports)  # blocks of 40 samples
+    monkeypatch.setattr(bootstrap, "BOOTSTRAP_BLOCK_BYTES", 16 * 40 * n_reports)  # blocks of 40 samples
     gold = read_radgraph(files["gold"])[:n_reports]
     rng = random.Random(n_reports)
-    scores = metrics._scores_of_lists(gold, [perturbed(doc, rng) for doc in gold], None)[0]
+    scores = _scores_of_lists(gold, [perturbed(doc, rng) for doc in gold], None)[0]
     samples = 960  # split over up to 8 BLAS threads in multiples of 4 rows, as the blocks sum them
     expected = whole_matrix_values(scores, samples, seed=11)
-    sampled, = metrics._sampled([scores], samples, seed=11)
+    sampled, = resampled_metrics([scores], samples, seed=11)
     assert list(sampled) == list(expected)
     for name, values in expected.items():
         assert np.array_equal(sampled[name], values), name
@@ -413,7 +419,7 @@ def test_paired_bootstrap_keeps_its_numbers(files):
     first = [perturbed(doc, random.Random(1)) for doc in gold]
     second = [perturbed(doc, random.Random(2)) for doc in gold]
     result = paired_bootstrap(gold, first, second, samples=960, seed=4)
-    scores = [metrics._scores_of_lists(gold, pred, None)[0] for pred in (first, second)]
+    scores = [_scores_of_lists(gold, pred, None)[0] for pred in (first, second)]
     sampled = [whole_matrix_values(s, 960, 4) for s in scores]
     tail = (1 - 0.95) / 2 * 100  # as paired_bootstrap computes it (not quite 2.5)
     for metric, test in result.items():
@@ -425,9 +431,9 @@ def test_paired_bootstrap_keeps_its_numbers(files):
 
 def test_a_bootstrap_block_fits_its_budget_at_any_size():
     """At 50,000 reports the whole matrix of 1,000 resamples took 400 MB (800 MB with the draws)."""
-    block = next(metrics.bootstrap_blocks(50_000, 1000, 0))
-    assert block.shape == (metrics.BOOTSTRAP_BLOCK_BYTES // (16 * 50_000) // 4 * 4, 50_000)
-    assert block.nbytes <= metrics.BOOTSTRAP_BLOCK_BYTES // 2
+    block = next(bootstrap_blocks(50_000, 1000, 0))
+    assert block.shape == (bootstrap.BOOTSTRAP_BLOCK_BYTES // (16 * 50_000) // 4 * 4, 50_000)
+    assert block.nbytes <= bootstrap.BOOTSTRAP_BLOCK_BYTES // 2
 
 
 # --- memory ------------------------------------------------------------------------------------
@@ -464,7 +470,7 @@ def sized_files(tmp_path_factory) -> dict[tuple[int, str], Path]:
 
 @pytest.mark.parametrize("suffix", [".json", ".jsonl"])
 def test_reading_does_not_hold_the_documents(sized_files, suffix, monkeypatch):
-    monkeypatch.setattr(formats, "CHUNK_BYTES", 1 << 15)  # both files many pieces long
+    monkeypatch.setattr(json_stream, "CHUNK_BYTES", 1 << 15)  # both files many pieces long
     """Reading 3,000 more entries costs only their ids (kept to find a duplicate), not the documents."""
     peaks = {count: traced_peak(lambda: sum(1 for _ in iter_radgraph(sized_files[count, suffix])))
              for count in (1_000, 4_000)}
@@ -475,7 +481,7 @@ def test_reading_does_not_hold_the_documents(sized_files, suffix, monkeypatch):
 
 
 def test_evaluating_does_not_hold_the_documents(sized_files, monkeypatch):
-    monkeypatch.setattr(formats, "CHUNK_BYTES", 1 << 15)
+    monkeypatch.setattr(json_stream, "CHUNK_BYTES", 1 << 15)
     """Per report, evaluate_files keeps the ids (duplicate checks), a row of counts and three rewards."""
     peaks = {count: traced_peak(lambda: evaluate_files(sized_files[count, ".json"], sized_files[count, ".jsonl"],
                                                        samples=0))

@@ -6,7 +6,8 @@ from collections import Counter
 
 import pytest
 
-from llmgraph.io.formats import read_radgraph, write_radgraph
+from llmgraph.io.radgraph_reader import read_radgraph
+from llmgraph.io.radgraph_writer import write_radgraph
 from llmgraph.io.synth import MODALITIES, synth_documents, synth_report
 
 DOCS = list(synth_documents(400, seed=3))

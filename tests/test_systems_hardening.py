@@ -21,7 +21,8 @@ from llmgraph.core.document import Document, document_from_report
 from llmgraph.core.errors import InputError
 from llmgraph.extraction.config import ExtractionConfig
 from llmgraph.extraction.extractor import Extractor
-from llmgraph.io.formats import read_radgraph, write_radgraph
+from llmgraph.io.radgraph_reader import read_radgraph
+from llmgraph.io.radgraph_writer import write_radgraph
 from llmgraph.core.resources import sample_gold_path
 
 GOLD = read_radgraph(sample_gold_path())

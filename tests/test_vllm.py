@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from llmgraph.extraction.backends.vllm import cpu_defaults
-from llmgraph.io.formats import read_radgraph, write_radgraph
-from llmgraph.evaluation.metrics import evaluate
+from llmgraph.io.radgraph_reader import read_radgraph
+from llmgraph.io.radgraph_writer import write_radgraph
+from llmgraph.evaluation.scoring import evaluate
 from llmgraph.core.resources import sample_gold_path
 from llmgraph.io.validation import check_document
 

@@ -22,7 +22,7 @@ import yaml
 
 from llmgraph.core.document import Document, Entity, Relation, document_from_report
 from llmgraph.core.errors import InputError
-from llmgraph.io.formats import write_radgraph
+from llmgraph.io.radgraph_writer import write_radgraph
 from llmgraph.core.labels import RADGRAPH_LABELS, RELATION_TYPES
 from llmgraph.core.tokenize import tokenize
 from llmgraph.io.validation import check_collection, check_document

@@ -21,24 +21,27 @@ from rich.table import Table
 from typer.core import TyperCommand, TyperGroup
 
 from llmgraph import __version__
-from llmgraph.extraction.backends import BACKENDS
-from llmgraph.extraction.backends.batch_file import TARGETS as BATCH_TARGETS
+from llmgraph.core.defaults import BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED
 from llmgraph.core.document import Document
 from llmgraph.core.errors import InputError
-from llmgraph.training.llm.train import DTYPES as TRAINING_DTYPES
-from llmgraph.training.llm.train import METHODS as TRAINING_METHODS
-from llmgraph.io.formats import check_labeler_named, read_radgraph, write_radgraph
-from llmgraph.extraction.grammar import GRAMMAR_BACKENDS, GrammarMode
-from llmgraph.io.inputs import iter_documents, read_reports
 from llmgraph.core.labels import LabelSet
-from llmgraph.evaluation.metrics import evaluate as evaluate_documents
-from llmgraph.evaluation.metrics import DEFAULT_REWARDS, REWARD_VERSIONS, evaluate_files
+from llmgraph.core.settings import setting_fields
+from llmgraph.evaluation.rewards import DEFAULT_REWARDS, REWARD_VERSIONS
+from llmgraph.evaluation.scoring import evaluate as evaluate_documents
+from llmgraph.evaluation.scoring import evaluate_files
+from llmgraph.extraction.backends import BACKENDS
+from llmgraph.extraction.backends.batch_api import TARGETS as BATCH_TARGETS
+from llmgraph.extraction.grammar import GRAMMAR_BACKENDS, GrammarMode
+from llmgraph.io.inputs import iter_documents, iter_run_input
 from llmgraph.io.outputs import check_output
+from llmgraph.io.radgraph_reader import check_labeler_named, read_radgraph
+from llmgraph.io.radgraph_writer import write_radgraph
 from llmgraph.io.reports import ReportOptions
 from llmgraph.runs.runlog import manifest_path
-from llmgraph.core.settings import setting_fields
 from llmgraph.systems.base import SystemContext
 from llmgraph.systems.kinds import runnable_kinds, system_kind
+from llmgraph.training.llm.config import DTYPES as TRAINING_DTYPES
+from llmgraph.training.llm.config import METHODS as TRAINING_METHODS
 
 
 class _PlainHelp:
@@ -231,8 +234,8 @@ def evaluate(
     pred_labeler: Optional[str] = typer.Option(
         None, "--pred-labeler", metavar="1|2", help="Labeler of a test file used as predictions (2 vs --labeler 1: the human ceiling)."),
     labels: Optional[LabelSet] = typer.Option(None, "--labels", help="Score in this label set (default: as the files, or 1.0 when they differ)."),
-    samples: int = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap samples for the confidence intervals (0: none)."),
-    seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1, help="Seed of the bootstrap resamples."),
+    samples: int = typer.Option(BOOTSTRAP_SAMPLES, "--bootstrap", min=0, help="Bootstrap samples for the confidence intervals (0: none)."),
+    seed: int = typer.Option(BOOTSTRAP_SEED, "--seed", min=0, max=2**32 - 1, help="Seed of the bootstrap resamples."),
     rewards: Rewards = typer.Option(Rewards(DEFAULT_REWARDS), "--rewards", help="F1RadGraph as scored by the radgraph package on PyPI (0.1.18) or by its repository's main branch (tokens lower-cased at every level)."),
     as_json: bool = _flag("Print one JSON object instead of tables.", "--json"),
 ) -> None:
@@ -413,7 +416,7 @@ def extract(
     gold_docs = read_radgraph(gold, labeler) if gold is not None else None  # a bad gold file fails before the run
 
     def reports() -> Iterator[Document]:  # the input, read as it is needed (input annotations are ignored)
-        return (doc for doc in read_reports(source, labeler or "1", options) if in_shard(doc.id, index, count))
+        return (doc for doc in iter_run_input(source, labeler or "1", options) if in_shard(doc.id, index, count))
 
     ray_options = _ray_options(engine, replicas, cpus_per_replica, gpus_per_replica, ray_address)
     system = _build_system(kind, settings, examples, labeler)
@@ -604,10 +607,10 @@ def merge(
     allow_missing: bool = _flag("Merge even when the manifests say some shards are missing.", "--allow-missing"),
 ) -> None:
     """Join the outputs of `extract --shard I/N` runs into one file (a report in two shards is an error)."""
-    from llmgraph.runs.shards import merge as merge_files
+    from llmgraph.runs.shards import merge_shards
 
     check_output(output, shards)
-    summary = merge_files(shards, output, allow_missing)
+    summary = merge_shards(shards, output, allow_missing)
     note = f" (skipped {len(summary.skipped)} run files: manifests, partial records)" if summary.skipped else ""
     typer.echo(f"merged {summary.reports} reports from {len(summary.files)} files into {output}{note}", err=True)
 
@@ -700,8 +703,8 @@ def train_span_command(
 ) -> None:
     """Fine-tune the span baseline (entities by BIO tagging, relations by a pair classifier) on CPU or GPU."""
     from llmgraph.io.outputs import check_model_output
-    from llmgraph.training.span.train import train_span
     from llmgraph.training.span.predict import CARD as SPAN_CARD
+    from llmgraph.training.span.train import train_span
 
     check_output(output, [train, dev], folder=True)
     check_model_output(output, SPAN_CARD, [("training file", train), ("dev file", dev), ("encoder", encoder)])
@@ -747,9 +750,10 @@ def train_llm_command(
     labeler: Optional[str] = _labeler_option(),
 ) -> None:
     """Fine-tune an LLM on gold graphs: the prompt it reads and the answer it learns are exactly what extraction sends and parses."""
-    from llmgraph.training.llm.train import LLMTrainingConfig, train_llm
-    from llmgraph.training.llm.train import check_output_folder
     from llmgraph.core.fingerprints import file_sha256
+    from llmgraph.training.llm.checks import check_output_folder
+    from llmgraph.training.llm.config import LLMTrainingConfig
+    from llmgraph.training.llm.train import train_llm
 
     if no_merge and method is Method.FULL:
         raise InputError("--no-merge: only --method lora has an adapter to keep")

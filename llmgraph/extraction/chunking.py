@@ -231,7 +231,7 @@ def annotated_chunks(doc: Document, max_words: int) -> tuple[list[Document], int
     return [piece for chunk, piece in zip(chunks, pieces) if not chunk.empty], lost
 
 
-def merge(doc: Document, pieces: list[tuple[Chunk, Document]]) -> Document:
+def merge_chunks(doc: Document, pieces: list[tuple[Chunk, Document]]) -> Document:
     """One document for ``doc`` from its grounded chunks: token indices offset into the report's tokens,
     entities numbered 1, 2, ... in report order, relations kept within their chunk."""
     tokens = doc.tokens

@@ -11,7 +11,7 @@ from llmgraph.core.document import Document
 from llmgraph.core.errors import InputError
 from llmgraph.core.resources import sample_gold_path
 from llmgraph.extraction.chunking import annotated_chunks
-from llmgraph.io.formats import read_radgraph
+from llmgraph.io.radgraph_reader import read_radgraph
 
 
 def pool_source(given: str | Path | None) -> Path:

@@ -15,19 +15,18 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from llmgraph import __version__
-from llmgraph.core.document import Document, document_from_report
+from llmgraph.core.defaults import DEFAULT_BATCH_SIZE
+from llmgraph.core.document import Batch, Document, document_from_report
 from llmgraph.core.errors import InputError
 from llmgraph.core.rules import report_problem
 from llmgraph.core.versions import package_versions
 from llmgraph.extraction.backends import Backend, GenerationRequest, create_backend
-from llmgraph.extraction.backends.base import DEFAULT_BATCH_SIZE
-from llmgraph.extraction.chunking import Chunk, chunk_counts, merge, split
+from llmgraph.extraction.chunking import Chunk, chunk_counts, merge_chunks, split
 from llmgraph.extraction.config import ExtractionConfig
 from llmgraph.extraction.exemplars import check_exemplar_pool, chunked_pool, read_pool, select_examples
 from llmgraph.extraction.grammar import constraint_for, output_schema
 from llmgraph.extraction.ground import ground, parse_output
 from llmgraph.extraction.prompting import PromptTemplate
-
 
 # Counts every run reports, zero or not (grounding adds how each kept entity was found).
 COUNT_KEYS = ("reports", "reports_ok", "reports_failed", "prompt_tokens", "completion_tokens", "entities_generated",
@@ -99,7 +98,7 @@ class Extractor:
             run.errors.update(errors)
         return run
 
-    def stream(self, docs: Iterable[Document], run: ExtractionRun) -> Iterator[tuple[list[Document], dict[str, str]]]:
+    def stream(self, docs: Iterable[Document], run: ExtractionRun) -> Iterator[Batch]:
         """Extract batch by batch, yielding each batch's documents and per-report errors; counts go to ``run``."""
         docs = iter(docs)
         while batch := list(itertools.islice(docs, self.batch_size)):
@@ -109,7 +108,7 @@ class Extractor:
             run.counts["reports_failed"] += len(errors)
             yield documents, errors
 
-    def _run_batch(self, batch: list[Document], run: ExtractionRun) -> tuple[list[Document], dict[str, str]]:
+    def _run_batch(self, batch: list[Document], run: ExtractionRun) -> Batch:
         """One batch: every report split into chunks, all chunks generated together, each report merged back
         from its grounded chunks (a report fails when one of its chunks does)."""
         documents: list[Document] = []
@@ -138,7 +137,7 @@ class Extractor:
             if failed is not None:
                 errors[doc.id] = failed
             else:
-                documents.append(pieces[0][1] if len(chunks) == 1 else merge(doc, pieces))
+                documents.append(pieces[0][1] if len(chunks) == 1 else merge_chunks(doc, pieces))
         return documents, errors
 
     def _generate(self, units: list[Chunk], run: ExtractionRun) -> dict[int, Document | str]:

@@ -22,9 +22,9 @@ from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from llmgraph.core.document import Document
 from llmgraph.core.errors import InputError
-from llmgraph.extraction.grammar import span_text
 from llmgraph.core.labels import LabelSet
 from llmgraph.core.resources import resource
+from llmgraph.extraction.grammar import span_text
 
 _ROLE_LINE = re.compile(r"^<\|(system|user|assistant)\|>[ \t]*\n?", re.MULTILINE)
 

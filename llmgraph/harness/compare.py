@@ -8,7 +8,7 @@ with ``SET.manifest.json`` and ``SET.key`` (the cache key), ``span-models/`` (tr
 and the tables written by ``llmgraph.harness.results``. A system that fails is reported and skipped;
 the others' results are still written.
 
-Each system runs through ``extract``'s resumable runner (``llmgraph.runs.runner.run_batches``): its
+Each system runs through ``extract``'s resumable runner (``llmgraph.runs.runner.run_resumable``): its
 finished batches go to ``SET.json.partial.jsonl`` as they finish, under a lock, so a killed
 comparison continues the system it was running; a partial run with another cache key starts over.
 
@@ -29,7 +29,8 @@ from typing import Any, Callable, Iterator
 from llmgraph.core.document import Document
 from llmgraph.core.errors import InputError
 from llmgraph.core.labels import LabelSet
-from llmgraph.evaluation.metrics import Scored, label_set_of_documents
+from llmgraph.evaluation.pairing import label_set_of_documents
+from llmgraph.evaluation.scoring import ScoredPredictions
 from llmgraph.extraction.exemplars import pool_source
 from llmgraph.harness.cache import cache_key
 from llmgraph.harness.comparison import Comparison, Outcome
@@ -38,10 +39,12 @@ from llmgraph.harness.gold import human_ceiling, load_gold
 from llmgraph.harness.layout import Layout, folder_name
 from llmgraph.harness.results import write_results
 from llmgraph.harness.scoring import per_report_rows, significance_rows
-from llmgraph.io.formats import read_radgraph, write_atomic, write_json, write_radgraph
+from llmgraph.io.atomic import write_atomic, write_json
 from llmgraph.io.outputs import check_output, paths_in, refuse_inputs_under
-from llmgraph.runs.runner import run_batches
+from llmgraph.io.radgraph_reader import read_radgraph
+from llmgraph.io.radgraph_writer import write_radgraph
 from llmgraph.runs.runlog import settings_match
+from llmgraph.runs.runner import run_resumable
 from llmgraph.systems.base import System, SystemContext
 from llmgraph.systems.kinds import system_kind
 
@@ -150,7 +153,7 @@ class Harness:
                          + (f"; {reused} from an interrupted run)" if reused else ")"))
             outcome.predictions = predictions
             predicted = read_radgraph(predictions)
-            outcome.scored = Scored.of(docs, predicted, self._label_set(), self.experiment.rewards)
+            outcome.scored = ScoredPredictions.of(docs, predicted, self._label_set(), self.experiment.rewards)
             outcome.scores = outcome.scored.result(**self.experiment.bootstrap)
             gold_labels, predicted_labels = label_set_of_documents(docs), label_set_of_documents(predicted)
             if gold_labels and predicted_labels and gold_labels != predicted_labels:
@@ -175,7 +178,7 @@ class Harness:
         where it stopped. A partial run of other settings (another cache key) is started over."""
         settings = {"cache_key": key, **system.settings()}
         started = time.perf_counter()
-        summary = run_batches(system.stream, lambda: iter(docs), predictions, settings, quiet=True,
+        summary = run_resumable(system.stream, lambda: iter(docs), predictions, settings, quiet=True,
                               tokens=system.tokens, retry_failed=self.retry_failed,
                               restart=self.rerun or not settings_match(predictions, settings))
         return system.manifest() | {"wall_seconds": time.perf_counter() - started, **summary.manifest()}

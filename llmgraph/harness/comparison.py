@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from llmgraph.core.document import Document
-from llmgraph.evaluation.metrics import Scored
+from llmgraph.evaluation.scoring import ScoredPredictions
 from llmgraph.harness.experiment import Experiment
 
 
@@ -25,7 +25,7 @@ class Outcome:
     error: str | None = None
     reference: bool = False  # a ceiling row (another labeler, a reference model's predictions)
     note: str | None = None  # how it was scored, when that differs from the others (another label set)
-    scored: Scored | None = field(default=None, repr=False)  # report by report: the tests and per-report rows
+    scored: ScoredPredictions | None = field(default=None, repr=False)  # report by report: the tests and per-report rows
 
 
 @dataclass

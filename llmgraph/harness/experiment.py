@@ -24,8 +24,8 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from llmgraph.core.defaults import BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED, CONFIDENCE
 from llmgraph.core.errors import InputError, shorten
-from llmgraph.evaluation.metrics import DEFAULT_REWARDS
-from llmgraph.io.formats import read_text
+from llmgraph.evaluation.rewards import DEFAULT_REWARDS
+from llmgraph.io.text_files import read_text
 from llmgraph.io.validation import load_schema
 from llmgraph.systems.base import SystemKind
 from llmgraph.systems.kinds import SYSTEM_KINDS, system_kind
@@ -74,7 +74,7 @@ class Experiment:
     examples_labeler: str | None = None
     label_set: str | None = None
     bootstrap: dict[str, Any] = field(default_factory=lambda: dict(BOOTSTRAP))
-    rewards: str = DEFAULT_REWARDS  # the F1RadGraph version (llmgraph.evaluation.metrics.REWARD_VERSIONS)
+    rewards: str = DEFAULT_REWARDS  # the F1RadGraph version (llmgraph.evaluation.rewards.REWARD_VERSIONS)
     significance: str = "bootstrap"  # the paired test between systems: bootstrap or randomization
 
 

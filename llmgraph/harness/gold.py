@@ -7,7 +7,7 @@ from dataclasses import replace
 from llmgraph.core.document import Document
 from llmgraph.core.errors import InputError
 from llmgraph.harness.experiment import GoldSet, SystemSpec
-from llmgraph.io.formats import read_radgraph
+from llmgraph.io.radgraph_reader import read_radgraph
 
 
 def load_gold(gold_set: GoldSet) -> list[Document]:

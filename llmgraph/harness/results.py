@@ -12,13 +12,20 @@ from typing import Any
 import pandas as pd
 
 from llmgraph.core.defaults import RANDOMIZATION_SHUFFLES, significance_level
-from llmgraph.evaluation.metrics import HEADLINE
+from llmgraph.evaluation.scores import HEADLINE
 from llmgraph.harness.comparison import Comparison, Outcome
-from llmgraph.harness.layout import (DIFFS_JSONL, FAILURES_JSON, PER_REPORT_CSV, RESULTS_CSV, RESULTS_MD,
-                                     SIGNIFICANCE_CSV, Layout)
+from llmgraph.harness.layout import (
+    DIFFS_JSONL,
+    FAILURES_JSON,
+    PER_REPORT_CSV,
+    RESULTS_CSV,
+    RESULTS_MD,
+    SIGNIFICANCE_CSV,
+    Layout,
+)
 from llmgraph.harness.plots import write_plots
 from llmgraph.harness.viewers import write_comparison_viewers
-from llmgraph.io.formats import write_atomic, write_json
+from llmgraph.io.atomic import write_atomic, write_json
 
 TITLES = {"entity_f1": "entity F1", "relation_f1": "relation F1", "rg_e": "RG_E", "rg_er": "RG_ER",
           "rg_er_bar": "RG_ER-bar"}

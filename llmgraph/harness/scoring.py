@@ -9,10 +9,10 @@ from typing import Any
 from llmgraph.core.defaults import RANDOMIZATION_SHUFFLES
 from llmgraph.core.document import Document
 from llmgraph.evaluation.diff import document_diff
-from llmgraph.evaluation.metrics import bootstrap_test, randomization_test
+from llmgraph.evaluation.significance import bootstrap_test, randomization_test
 from llmgraph.harness.comparison import Outcome
 from llmgraph.harness.experiment import Experiment
-from llmgraph.io.formats import read_radgraph
+from llmgraph.io.radgraph_reader import read_radgraph
 
 
 def significance_rows(experiment: Experiment, gold: dict[str, list[Document]], outcomes: list[Outcome]

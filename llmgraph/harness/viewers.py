@@ -7,7 +7,7 @@ from pathlib import Path
 from llmgraph.core.labels import LabelSet
 from llmgraph.harness.comparison import Comparison
 from llmgraph.harness.layout import Layout
-from llmgraph.io.formats import read_radgraph
+from llmgraph.io.radgraph_reader import read_radgraph
 from llmgraph.viz.viewer import write_viewer
 
 

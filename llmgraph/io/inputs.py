@@ -8,8 +8,10 @@ from typing import Iterator
 
 from llmgraph.core.document import Document
 from llmgraph.core.errors import InputError
-from llmgraph.io.formats import LABELERS, iter_radgraph, read_lines
+from llmgraph.io.radgraph import LABELERS
+from llmgraph.io.radgraph_reader import iter_radgraph
 from llmgraph.io.reports import ReportOptions, iter_reports
+from llmgraph.io.text_files import read_lines
 
 
 def is_radgraph_file(path: Path) -> bool:
@@ -39,8 +41,8 @@ def iter_documents(path: str | Path, labeler: str | None = None,
     return iter_reports(path, report_options)
 
 
-def read_reports(path: str | Path, labeler: str | None = None,
-                 report_options: ReportOptions = ReportOptions()) -> Iterator[Document]:
+def iter_run_input(path: str | Path, labeler: str | None = None,
+                   report_options: ReportOptions = ReportOptions()) -> Iterator[Document]:
     """``iter_documents`` of the input of a run: a file without a single report is a one-line error."""
     empty = True
     for doc in iter_documents(path, labeler, report_options):

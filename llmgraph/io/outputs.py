@@ -8,9 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from llmgraph.core.defaults import RADGRAPH_SUFFIXES
 from llmgraph.core.errors import InputError
-
-RADGRAPH_SUFFIXES = (".json", ".jsonl")
 
 
 def _same_file(first: Path, second: Path) -> bool:

@@ -22,7 +22,7 @@ import pandas as pd
 
 from llmgraph.core.document import Document, document_from_report
 from llmgraph.core.errors import InputError
-from llmgraph.io.formats import open_input, parse_json, read_lines
+from llmgraph.io.text_files import open_input, parse_json, read_lines
 
 TEXT_COLUMNS = ("report", "text", "report_text")
 ID_COLUMNS = ("id", "report_id", "study_id")

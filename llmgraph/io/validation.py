@@ -16,6 +16,7 @@ from llmgraph.core.errors import InputError
 from llmgraph.core.labels import label_set_of
 from llmgraph.core.resources import resource
 
+
 @cache
 def load_schema(name: str) -> dict[str, Any]:
     """A JSON Schema from ``schemas/``."""

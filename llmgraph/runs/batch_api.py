@@ -20,20 +20,26 @@ from pathlib import Path
 from typing import Any
 
 from llmgraph import __version__
-from llmgraph.extraction.backends.batch_file import DEFERRED, RequestRecorder, ResultsBackend, read_requests, read_results
-from llmgraph.runs.runner import BatchSummary, run_extraction
 from llmgraph.core.errors import InputError
-from llmgraph.io.formats import write_atomic, write_json
+from llmgraph.core.fingerprints import file_sha256
+from llmgraph.extraction.backends.batch_api import (
+    DEFERRED,
+    RequestRecorder,
+    ResultsBackend,
+    read_requests,
+    read_results,
+)
+from llmgraph.extraction.config import ExtractionConfig
 from llmgraph.extraction.grammar import DEFAULT_GRAMMAR_BACKEND
-from llmgraph.io.inputs import read_reports
 from llmgraph.extraction.models import resolve_model
+from llmgraph.io.atomic import write_atomic, write_json
+from llmgraph.io.inputs import iter_run_input
 from llmgraph.io.reports import ReportOptions
 from llmgraph.runs.runlog import manifest_path
-from llmgraph.extraction.config import ExtractionConfig
-from llmgraph.systems.llm import LLMSystem
+from llmgraph.runs.runner import RunSummary, run_extraction
 from llmgraph.systems.base import SystemContext
 from llmgraph.systems.kinds import system_config
-from llmgraph.core.fingerprints import file_sha256
+from llmgraph.systems.llm import LLMSystem
 
 KIND = "llmgraph batch requests"
 
@@ -71,7 +77,7 @@ def write_requests(source: Path, output: Path, settings: dict[str, Any], options
     recorder = RequestRecorder(model, config.decoding, target, grammar_backend)
     system = _system(config, examples, labeler, recorder)
     refused: dict[str, str] = {}  # reports no request was written for (empty, too long, invalid text)
-    for _, errors in system.stream(read_reports(source, labeler, options)):
+    for _, errors in system.stream(iter_run_input(source, labeler, options)):
         refused |= {key: problem for key, problem in errors.items() if DEFERRED not in problem}
     counts = system.run.counts
     ids = [line["custom_id"] for line in recorder.lines]
@@ -127,7 +133,7 @@ def _checked_input(manifest: dict[str, Any], given: Path | None) -> Path:
 
 
 def run_results(requests: Path, results: Path, output: Path, source: Path | None = None, quiet: bool = False,
-                resume: dict[str, bool] | None = None) -> tuple[BatchSummary, dict[str, Any]]:
+                resume: dict[str, bool] | None = None) -> tuple[RunSummary, dict[str, Any]]:
     """Ground the answers of ``results`` into RadGraph JSON at ``output`` (and its manifest), through the
     resumable runner; returns the run's summary and manifest."""
     manifest = read_requests_manifest(requests)
@@ -148,5 +154,5 @@ def run_results(requests: Path, results: Path, output: Path, source: Path | None
     options = ReportOptions(**{**manifest["input"]["options"],
                                "sections": tuple(manifest["input"]["options"]["sections"])})
     system = _system(config, examples, labeler, backend)
-    return run_extraction(system, lambda: read_reports(source, labeler, options), output, source, quiet=quiet,
+    return run_extraction(system, lambda: iter_run_input(source, labeler, options), output, source, quiet=quiet,
                           resume=resume, fingerprint=backend.fingerprint)

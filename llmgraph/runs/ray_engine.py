@@ -1,7 +1,7 @@
 """Ray Data as the engine of a run: a system's reports fanned out over a pool of replicas on a Ray cluster.
 
 ``RaySystem`` is itself a System (``llmgraph.systems.kinds``), so the resumable runner drives it as it drives a
-local one: ``batch.run_batches`` hands it the reports not yet finished, it sends them through
+local one: ``batch.run_resumable`` hands it the reports not yet finished, it sends them through
 ``ray.data`` ``map_batches`` to ``replicas`` actors that each build the same system from the same typed
 config (an LLM on its backend, a span model, a radgraph package model), and yields the finished batches
 as they stream back. The partial file, resume, per-report errors, output and manifest are those of a
@@ -26,11 +26,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
-from llmgraph.core.document import Document
+from llmgraph.core.defaults import DEFAULT_BATCH_SIZE  # reports per replica call when the system sets none
+from llmgraph.core.document import Batch, Document
 from llmgraph.core.errors import InputError
-
-Batch = tuple[list[Document], dict[str, str]]
-DEFAULT_BATCH_SIZE = 32  # reports per replica call when the system sets none
 
 
 @dataclass(frozen=True)
@@ -148,7 +146,7 @@ class RaySystem:
         """A system of type ``kind`` from its experiment-file keys, run on Ray (the Python entry point)::
 
             system = RaySystem.build("span", {"model": "span-model"}, RayOptions(replicas=4))
-            run_extraction(system, lambda: read_reports("reports.parquet"), Path("graphs.json"), Path("reports.parquet"))
+            run_extraction(system, lambda: iter_run_input("reports.parquet"), Path("graphs.json"), Path("reports.parquet"))
         """
         from llmgraph.systems.kinds import build_system
 

@@ -24,7 +24,8 @@ from typing import Any, Iterable, Iterator
 
 from llmgraph.core.document import Document
 from llmgraph.core.errors import InputError
-from llmgraph.io.formats import document_to_raw, documents_from_raw, write_json
+from llmgraph.io.atomic import write_json
+from llmgraph.io.radgraph import document_to_raw, documents_from_raw
 
 
 def partial_path(output: Path) -> Path:

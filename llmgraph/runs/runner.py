@@ -1,4 +1,4 @@
-"""Batch runs that never lose finished work: skip what the partial file holds, append each finished
+"""Runs that never lose finished work: skip what the partial file holds, append each finished
 batch, then assemble the output in input order, atomically.
 
 ``predict`` is any function from an iterable of documents to finished batches (documents and
@@ -18,16 +18,24 @@ from typing import Any, Callable, Iterable, Iterator
 
 from tqdm import tqdm
 
-from llmgraph.core.document import Document
-from llmgraph.io.formats import write_json, write_radgraph
-from llmgraph.runs.runlog import (PartialRecords, PartialWriter, RunLock, check_settings, manifest_path, partial_path,
-                            read_partial)
+from llmgraph.core.document import Batch, Document
+from llmgraph.io.atomic import write_json
+from llmgraph.io.radgraph_writer import write_radgraph
+from llmgraph.runs.runlog import (
+    PartialRecords,
+    PartialWriter,
+    RunLock,
+    check_settings,
+    manifest_path,
+    partial_path,
+    read_partial,
+)
 
-Batches = Callable[[Iterable[Document]], Iterator[tuple[list[Document], dict[str, str]]]]
+Predict = Callable[[Iterable[Document]], Iterator[Batch]]  # a system's stream: reports in, finished batches out
 
 
 @dataclass
-class BatchSummary:
+class RunSummary:
     """How a run went: what the input held, what came from earlier runs, what ran now and was written."""
 
     total: int = 0  # reports in the input (of this shard)
@@ -48,7 +56,7 @@ class BatchSummary:
                 "input_sha256": self.input_sha256, "errors": self.errors}
 
 
-def _scan_input(docs: Iterable[Document], partial: PartialRecords, summary: BatchSummary,
+def _scan_input(docs: Iterable[Document], partial: PartialRecords, summary: RunSummary,
                 read: Callable[[Document], str]) -> list[str]:
     """The input's ids in order (the whole input is read, so a bad row fails before any model loads);
     records the input's hash and the reports that changed since the partial run."""
@@ -63,16 +71,16 @@ def _scan_input(docs: Iterable[Document], partial: PartialRecords, summary: Batc
     return ids
 
 
-def _counted(docs: Iterable[Document], summary: BatchSummary) -> Iterator[Document]:
+def _counted(docs: Iterable[Document], summary: RunSummary) -> Iterator[Document]:
     for doc in docs:
         summary.written += 1
         yield doc
 
 
-def run_batches(predict: Batches, docs: Callable[[], Iterable[Document]], output: Path, settings: dict[str, Any],
+def run_resumable(predict: Predict, docs: Callable[[], Iterable[Document]], output: Path, settings: dict[str, Any],
                 retry_failed: bool = False, force: bool = False, restart: bool = False, quiet: bool = False,
                 tokens: Callable[[], int] = lambda: 0,
-                fingerprint: Callable[[Document], str] | None = None) -> BatchSummary:
+                fingerprint: Callable[[Document], str] | None = None) -> RunSummary:
     """Run ``predict`` over the reports not yet finished in ``output``'s partial file, then write
     ``output`` with every finished report in input order.
 
@@ -87,7 +95,7 @@ def run_batches(predict: Batches, docs: Callable[[], Iterable[Document]], output
     with RunLock(output, force):
         check_settings(output, settings, restart)
         partial = read_partial(partial_path(output))
-        summary = BatchSummary(repaired_bytes=partial.repaired_bytes, unreadable_lines=partial.unreadable_lines)
+        summary = RunSummary(repaired_bytes=partial.repaired_bytes, unreadable_lines=partial.unreadable_lines)
         ids = _scan_input(docs(), partial, summary, fingerprint)
         redo = set(summary.changed) | (set(partial.failed) if retry_failed else set())
         summary.reused = sum(doc_id in partial.offsets and doc_id not in redo for doc_id in ids)
@@ -123,16 +131,16 @@ def run_batches(predict: Batches, docs: Callable[[], Iterable[Document]], output
 def run_extraction(system: Any, reports: Callable[[], Iterable[Document]], output: Path, source: Path,
                    resume: dict[str, bool] | None = None, shard: str | None = None,
                    quiet: bool = False, fingerprint: Callable[[Document], str] | None = None
-                   ) -> tuple[BatchSummary, dict[str, Any]]:
+                   ) -> tuple[RunSummary, dict[str, Any]]:
     """One system over one input into ``output`` and its manifest: what ``llmgraph extract`` runs.
 
-    ``reports`` opens the input (see ``run_batches``); ``resume`` holds ``retry_failed``, ``force``
-    and ``restart``; ``fingerprint``: see ``run_batches``. The system is closed at the end; the manifest is
+    ``reports`` opens the input (see ``run_resumable``); ``resume`` holds ``retry_failed``, ``force``
+    and ``restart``; ``fingerprint``: see ``run_resumable``. The system is closed at the end; the manifest is
     written even when some reports failed. Returns the run's summary and its manifest.
     """
     started = time.perf_counter()
     try:
-        summary = run_batches(system.stream, reports, output, system.settings(), quiet=quiet, tokens=system.tokens,
+        summary = run_resumable(system.stream, reports, output, system.settings(), quiet=quiet, tokens=system.tokens,
                               fingerprint=fingerprint, **(resume or {}))
         manifest = system.manifest()
     finally:

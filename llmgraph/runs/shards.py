@@ -15,7 +15,8 @@ from typing import Any, Iterator
 
 from llmgraph.core.document import Document
 from llmgraph.core.errors import InputError
-from llmgraph.io.formats import read_radgraph, write_radgraph
+from llmgraph.io.radgraph_reader import read_radgraph
+from llmgraph.io.radgraph_writer import write_radgraph
 from llmgraph.runs.runlog import is_run_file, manifest_path
 
 
@@ -90,7 +91,7 @@ def _documents(paths: list[Path], seen: dict[str, Path], allow_missing: bool) ->
     _check_shards(paths, allow_missing)
 
 
-def merge(paths: list[Path], output: Path, allow_missing: bool = False) -> MergeSummary:
+def merge_shards(paths: list[Path], output: Path, allow_missing: bool = False) -> MergeSummary:
     """Join shard outputs into one RadGraph file; a report in two shards is an error.
 
     Run files beside the outputs (``.partial.jsonl``, ``.manifest.json`` ...), which a glob such as

@@ -27,8 +27,8 @@ from llmgraph.core.document import Batch, Document
 from llmgraph.core.errors import InputError
 from llmgraph.core.fingerprints import file_sha256
 from llmgraph.core.labels import label_set_of
-from llmgraph.evaluation.metrics import check_same_text, no_common_ids
-from llmgraph.io.formats import check_labeler_named, read_radgraph
+from llmgraph.evaluation.pairing import check_same_text, no_common_ids
+from llmgraph.io.radgraph_reader import check_labeler_named, read_radgraph
 from llmgraph.systems.base import SystemContext, SystemKind
 
 MISSING = "not in the predictions file"  # the error of a gold report the file has no graph for

@@ -16,7 +16,7 @@ from llmgraph.core.fingerprints import file_sha256, value_sha256
 from llmgraph.extraction.config import ExtractionConfig
 from llmgraph.extraction.model_card import CARD
 from llmgraph.extraction.prompting import PromptTemplate
-from llmgraph.io.formats import read_radgraph
+from llmgraph.io.radgraph_reader import read_radgraph
 from llmgraph.training.span.files import CARD as SPAN_CARD
 
 SPAN_MODELS = "span-models"  # the folders, under the comparison's output folder, of the models trained for it
@@ -87,7 +87,7 @@ def trained_llm_model(config: ExtractionConfig, out_dir: Path, log: Callable[[st
 def llm_training_config(config: ExtractionConfig) -> Any:
     """The ``LLMTrainingConfig`` of an LLM system's ``train:`` block: its training keys, and the system's
     model (the base), prompt and labels."""
-    from llmgraph.training.llm.train import LLMTrainingConfig
+    from llmgraph.training.llm.config import LLMTrainingConfig
 
     options = {key: value for key, value in (config.train or {}).items() if key not in LLM_DATA_KEYS}
     return LLMTrainingConfig.from_settings(options | {"model": config.model, "prompt": config.prompt,

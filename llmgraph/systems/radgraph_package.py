@@ -19,7 +19,7 @@ from typing import Any
 
 from llmgraph.core.document import Document
 from llmgraph.core.errors import InputError
-from llmgraph.io.formats import documents_from_raw
+from llmgraph.io.radgraph import documents_from_raw
 
 RADGRAPH_MODELS = ("radgraph", "radgraph-xl", "modern-radgraph-xl", "echograph")
 DEFAULT_RADGRAPH_MODEL = "radgraph-xl"

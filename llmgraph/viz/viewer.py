@@ -17,11 +17,11 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from llmgraph.evaluation.diff import document_diff, relation_ends
 from llmgraph.core.document import Document
-from llmgraph.io.formats import write_atomic
 from llmgraph.core.labels import ALL_LABELS, RELATION_TYPES, LabelSet, to_radgraph, to_radgraph_xl
-from llmgraph.evaluation.metrics import pair_documents
+from llmgraph.evaluation.diff import document_diff, relation_ends
+from llmgraph.evaluation.pairing import pair_documents
+from llmgraph.io.atomic import write_atomic
 
 HERE = Path(__file__).parent
 STATUSES = ("none", "correct", "missing", "spurious", "wrong")

@@ -8,8 +8,8 @@ for openai) name it in their metadata (``llmgraph.extraction.config.ExtractionCo
 
 from __future__ import annotations
 
-from llmgraph.extraction.backends.base import Backend, Decoding, Generation, GenerationRequest
 from llmgraph.core.registry import Registry
+from llmgraph.extraction.backends.base import Backend, Decoding, Generation, GenerationRequest
 
 BACKENDS = Registry("backend", {
     "vllm": "llmgraph.extraction.backends.vllm:VLLMBackend",

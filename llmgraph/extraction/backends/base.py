@@ -49,12 +49,11 @@ class Generation:
     error: str | None = None
 
 
-DEFAULT_BATCH_SIZE = 32  # reports per backend call when the backend suggests none (CPU engines)
 
 
 class Backend(Protocol):
     """What every backend offers. A backend may also set ``preferred_batch_size``: the reports per call that
-    keep it busy (hundreds for vLLM on a GPU); without it ``DEFAULT_BATCH_SIZE``; and ``retries_for_length =
+    keep it busy (hundreds for vLLM on a GPU); without it ``llmgraph.core.defaults.DEFAULT_BATCH_SIZE``; and ``retries_for_length =
     False`` when it cannot be asked again (batch files): an answer cut off at ``max_tokens`` is then final."""
 
     name: str

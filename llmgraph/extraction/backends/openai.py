@@ -21,8 +21,9 @@ from typing import Any
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from llmgraph.extraction.backends.base import Decoding, Generation, GenerationRequest
+from llmgraph.core.defaults import DEFAULT_BATCH_SIZE
 from llmgraph.core.errors import InputError
+from llmgraph.extraction.backends.base import Decoding, Generation, GenerationRequest
 from llmgraph.extraction.grammar import DEFAULT_GRAMMAR_BACKEND, GRAMMAR_BACKENDS, GrammarMode, structured_outputs
 
 DEFAULT_URL = "http://127.0.0.1:8000/v1"
@@ -71,7 +72,7 @@ class OpenAIBackend:
         probed = {url: self._probe(url) for url in urls}
         self.endpoints = [endpoint for endpoint in probed.values() if isinstance(endpoint, Endpoint)]
         # Enough reports per call to keep every server's request slots full between batches.
-        self.preferred_batch_size = max(32, 4 * concurrency * len(self.endpoints))
+        self.preferred_batch_size = max(DEFAULT_BATCH_SIZE, 4 * concurrency * len(self.endpoints))
         if not self.endpoints:
             raise InputError(f"server {urls[0]} is not reachable ({probed[urls[0]]})" if len(urls) == 1 else
                              f"none of the {len(urls)} servers is reachable ({', '.join(urls)})")

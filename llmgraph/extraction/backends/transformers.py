@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmgraph.extraction.backends.base import Decoding, Generation, GenerationRequest, context_overflow, generate_fitting
+from llmgraph.extraction.backends.base import (
+    Decoding,
+    Generation,
+    GenerationRequest,
+    context_overflow,
+    generate_fitting,
+)
 from llmgraph.extraction.grammar import GrammarDialect, GrammarMode
 from llmgraph.extraction.models import DEFAULT_MODEL, context_length, resolve_weights
 

@@ -11,11 +11,17 @@ import os
 import warnings
 from typing import Any
 
-from llmgraph.extraction.backends.base import Decoding, Generation, GenerationRequest, context_overflow, generate_fitting
+from llmgraph.core.defaults import DEFAULT_BATCH_SIZE, GPU_BATCH_SIZE
 from llmgraph.core.errors import InputError
+from llmgraph.extraction.backends.base import (
+    Decoding,
+    Generation,
+    GenerationRequest,
+    context_overflow,
+    generate_fitting,
+)
 from llmgraph.extraction.grammar import DEFAULT_GRAMMAR_BACKEND, GRAMMAR_BACKENDS, structured_outputs
 from llmgraph.extraction.models import DEFAULT_MODEL, context_length, resolve_weights
-
 
 
 def cpu_defaults() -> dict[str, str]:
@@ -75,7 +81,7 @@ class VLLMBackend:
         on_cpu = current_platform.is_cpu()
         self.device = "cpu" if on_cpu else "gpu"
         # A GPU engine's scheduler wants hundreds of sequences (reports or chunks) in flight, a CPU one few.
-        self.preferred_batch_size = 32 if on_cpu else 512
+        self.preferred_batch_size = DEFAULT_BATCH_SIZE if on_cpu else GPU_BATCH_SIZE
         # On CPUs torch.compile costs minutes per start and buys little for small models.
         self.enforce_eager = on_cpu if enforce_eager is None else enforce_eager
         self.engine_options = engine_options

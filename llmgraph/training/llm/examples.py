@@ -13,10 +13,10 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from llmgraph.extraction.chunking import annotated_chunks
 from llmgraph.core.document import Document
-from llmgraph.core.rules import report_problem
 from llmgraph.core.labels import LabelSet
+from llmgraph.core.rules import report_problem
+from llmgraph.extraction.chunking import annotated_chunks
 from llmgraph.extraction.prompting import PromptTemplate, example_output
 
 IGNORE = -100  # the label of tokens that carry no loss (prompt, padding)

@@ -17,8 +17,8 @@ import torch
 from llmgraph.core.document import Document, Entity, Relation
 from llmgraph.core.errors import InputError
 from llmgraph.training.span.encoder import load_encoder, token_vectors
-from llmgraph.training.span.model import RELATION_CLASSES, Span, SpanHeads, candidate_pairs
 from llmgraph.training.span.files import CARD, ENCODER, HEADS
+from llmgraph.training.span.model import RELATION_CLASSES, Span, SpanHeads, candidate_pairs
 from llmgraph.training.span.tags import decode_tags
 
 PAIR_CHUNK = 8192  # candidate pairs scored at once: bounds the relation classifier's memory on long reports

@@ -1,6 +1,6 @@
 """Fine-tuning the span baseline: BIO tagging loss plus relation-pair loss on gold entities, the best
 epoch chosen by dev entity F1 + relation F1 (the project's own metrics), or the last epoch when there
-is no dev set, saved as a folder."""
+is no dev set, saved as a folder that appears atomically (``llmgraph.training.publish``)."""
 
 from __future__ import annotations
 
@@ -16,15 +16,16 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from llmgraph.io.formats import write_json
 from llmgraph import __version__
 from llmgraph.core.document import Document
 from llmgraph.core.errors import InputError
-from llmgraph.evaluation.metrics import evaluate
+from llmgraph.evaluation.scoring import evaluate
+from llmgraph.io.atomic import write_json
 from llmgraph.io.outputs import check_model_output
+from llmgraph.training.publish import published_folder
 from llmgraph.training.span.encoder import DEFAULT_ENCODER, encoder_path, load_encoder, token_vectors
-from llmgraph.training.span.model import RELATION_CLASSES, Span, SpanHeads, candidate_pairs
 from llmgraph.training.span.files import CARD, ENCODER, HEADS
+from llmgraph.training.span.model import RELATION_CLASSES, Span, SpanHeads, candidate_pairs
 from llmgraph.training.span.predict import predict_documents
 from llmgraph.training.span.tags import encode_tags, tag_set
 
@@ -124,7 +125,8 @@ def train_span(train_docs: list[Document], dev_docs: list[Document] | None, out_
     """Fine-tune the encoder and heads on ``train_docs``; keep the epoch that scores best on ``dev_docs``
     (None: no dev set, keep the last epoch and record no dev scores).
 
-    Returns the training record also written to ``out_dir/span_model.json``.
+    Returns the training record also written to ``out_dir/span_model.json``. The folder is written under a
+    hidden temporary name and renamed into place once complete (``llmgraph.training.publish``).
     """
     check_training_settings(epochs, batch_size, lr, head_lr)
     check_model_output(Path(out_dir), CARD, [("encoder", encoder)])
@@ -142,6 +144,33 @@ def train_span(train_docs: list[Document], dev_docs: list[Document] | None, out_
     tokenizer, model = load_encoder(path)
     heads = SpanHeads(model.config.hidden_size, tag_set(labels), labels, **HEAD_SETTINGS)
     window, coverage = _relation_window(train_docs)
+    with published_folder(Path(out_dir)) as staging:
+        history, best = _fit(train_docs, dev_docs, tokenizer, model, heads, window, epochs, batch_size, lr, head_lr,
+                             seed, max_length, progress)
+        model.save_pretrained(staging / ENCODER)
+        tokenizer.save_pretrained(staging / ENCODER)
+        torch.save(heads.state_dict(), staging / HEADS)
+        card = {
+            "llmgraph": __version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "encoder": DEFAULT_ENCODER if encoder is None else str(encoder), "labels": labels, "tags": heads.tags,
+            "heads": HEAD_SETTINGS, "window": window, "window_coverage": coverage, "max_length": max_length,
+            "training": {"train_reports": len(train_docs), "dev_reports": None if dev_docs is None else len(dev_docs),
+                         "epochs": epochs, "batch_size": batch_size, "lr": lr, "head_lr": head_lr, "seed": seed,
+                         "seconds": time.perf_counter() - started},
+            "history": history, "best": best, "epoch_selection": NO_DEV if dev_docs is None else ON_DEV,
+            "versions": {"torch": torch.__version__, "transformers": metadata.version("transformers"),
+                         "python": platform.python_version()},
+        }
+        write_json(staging / CARD, card)
+    return card
+
+
+def _fit(train_docs: list[Document], dev_docs: list[Document] | None, tokenizer: Any, model: Any, heads: SpanHeads,
+         window: int, epochs: int, batch_size: int, lr: float, head_lr: float, seed: int, max_length: int,
+         progress: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The epochs: AdamW (``lr`` for the encoder, ``head_lr`` for the heads) with linear decay, reports in a
+    seeded order, dev scores after each epoch; the weights of the best epoch on ``dev_docs`` (the last
+    without them) are left in ``model`` and ``heads``. Returns each epoch's record and the one kept."""
     optimizer = torch.optim.AdamW([{"params": model.parameters(), "lr": lr},
                                    {"params": heads.parameters(), "lr": head_lr}], weight_decay=0.01)
     steps = epochs * -(-len(train_docs) // batch_size)
@@ -167,21 +196,4 @@ def train_span(train_docs: list[Document], dev_docs: list[Document] | None, out_
     if best_state is not None:  # else the last epoch's weights, as they are
         model.load_state_dict(best_state[0])
         heads.load_state_dict(best_state[1])
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir / ENCODER)
-    tokenizer.save_pretrained(out_dir / ENCODER)
-    torch.save(heads.state_dict(), out_dir / HEADS)
-    card = {
-        "llmgraph": __version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "encoder": DEFAULT_ENCODER if encoder is None else str(encoder), "labels": labels, "tags": heads.tags,
-        "heads": HEAD_SETTINGS, "window": window, "window_coverage": coverage, "max_length": max_length,
-        "training": {"train_reports": len(train_docs), "dev_reports": None if dev_docs is None else len(dev_docs),
-                     "epochs": epochs, "batch_size": batch_size, "lr": lr, "head_lr": head_lr, "seed": seed,
-                     "seconds": time.perf_counter() - started},
-        "history": history, "best": best, "epoch_selection": NO_DEV if dev_docs is None else ON_DEV,
-        "versions": {"torch": torch.__version__, "transformers": metadata.version("transformers"),
-                     "python": platform.python_version()},
-    }
-    write_json(out_dir / CARD, card)
-    return card
+    return history, best

@@ -21,12 +21,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from llmgraph.io import formats
-from llmgraph.extraction.backends.base import Decoding, Generation, GenerationRequest
-from llmgraph.extraction.backends.openai import request_arguments
 from llmgraph.core.document import Document
 from llmgraph.core.errors import InputError
+from llmgraph.extraction.backends.base import Decoding, Generation, GenerationRequest
+from llmgraph.extraction.backends.openai import request_arguments
 from llmgraph.extraction.grammar import DEFAULT_GRAMMAR_BACKEND, GrammarMode
+from llmgraph.io import text_files
 
 CHAT_URL = "/v1/chat/completions"
 TARGETS = ("vllm", "openai")  # a vLLM server or run-batch; a hosted OpenAI-compatible batch API
@@ -147,9 +147,9 @@ def _token_count(usage: dict[str, Any], key: str) -> int:
 
 def read_lines(path: Path) -> Iterator[tuple[int, Any]]:
     """Each non-blank line of a JSONL file, parsed, with its number (the readers' one-line errors)."""
-    for number, line in enumerate(formats.read_lines(path), 1):
+    for number, line in enumerate(text_files.read_lines(path), 1):
         if line.strip():
-            yield number, formats.parse_json(line, path, number)
+            yield number, text_files.parse_json(line, path, number)
 
 
 def read_requests(path: Path) -> dict[str, dict[str, Any]]:
