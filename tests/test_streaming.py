@@ -19,7 +19,7 @@ from llmgraph.io import json_stream
 
 from llmgraph.evaluation import bootstrap
 from llmgraph.evaluation.bootstrap import bootstrap_blocks, resampled_metrics
-from llmgraph.evaluation.predictions import FilePredictions
+from llmgraph.evaluation.prediction_sources import FilePredictions
 from llmgraph.evaluation.scores import ScoreTable, prf
 from llmgraph.core.document import Document, Entity, Relation
 from llmgraph.core.errors import InputError

@@ -15,7 +15,7 @@ from llmgraph.core.document import Document
 from llmgraph.core.errors import InputError
 from llmgraph.core.labels import LabelSet, label_set_of
 from llmgraph.evaluation.items import NO_ITEMS, DocumentItems, ReportItems, document_items
-from llmgraph.evaluation.predictions import ListedPredictions
+from llmgraph.evaluation.prediction_sources import ListedPredictions
 from llmgraph.evaluation.rewards import DEFAULT_REWARDS, check_rewards
 
 

@@ -23,7 +23,7 @@ from llmgraph.core.errors import InputError
 from llmgraph.core.labels import LabelSet
 from llmgraph.evaluation.items import ReportItems
 from llmgraph.evaluation.pairing import Pairer, label_set_of_documents, no_common_ids, pairer_of_lists
-from llmgraph.evaluation.predictions import LATER, FilePredictions, ListedPredictions
+from llmgraph.evaluation.prediction_sources import LATER, FilePredictions, ListedPredictions
 from llmgraph.evaluation.result import evaluation_result
 from llmgraph.evaluation.rewards import DEFAULT_REWARDS, REWARD_LEVELS
 from llmgraph.evaluation.scores import ScoreTable, ScoreTableBuilder, prf

@@ -38,7 +38,7 @@ from llmgraph.harness.experiment import Experiment, SystemSpec, load_experiment
 from llmgraph.harness.gold import human_ceiling, load_gold
 from llmgraph.harness.layout import Layout, folder_name
 from llmgraph.harness.results import write_results
-from llmgraph.harness.scoring import per_report_rows, significance_rows
+from llmgraph.harness.rows import per_report_rows, significance_rows
 from llmgraph.io.atomic import write_atomic, write_json
 from llmgraph.io.outputs import check_output, paths_in, refuse_inputs_under
 from llmgraph.io.radgraph_reader import read_radgraph
