@@ -60,7 +60,7 @@ class ExtractionConfig:
     api_key_env: str | None = _backend_field("openai")
     concurrency: int | None = _backend_field("openai")  # None: 16
     # Fine-tune ``model`` first (``llmgraph compare``): the data keys train/dev/synth/seed and the fields
-    # of ``llmgraph.training.llm.LLMTrainingConfig``; the system's prompt and labels are the training ones.
+    # of ``llmgraph.training.llm.config.LLMTrainingConfig``; the system's prompt and labels are the training ones.
     train: dict[str, Any] | None = None
     max_report_words: int = field(default=MAX_REPORT_WORDS, metadata={"setting": False})  # not a file key
 
