@@ -9,7 +9,8 @@ from jsonschema import Draft202012Validator
 
 from llmgraph.core.document import Document, document_from_report
 from llmgraph.io.radgraph_reader import read_radgraph
-from llmgraph.extraction.grammar import candidate_spans, output_schema, reach, report_rules, to_ebnf, to_lark, within_grammar
+from llmgraph.extraction.grammar import (any_order_rules, candidate_spans, near_rules, output_schema, reach, report_rules,
+                                        to_ebnf, to_lark, within_grammar)
 from llmgraph.core.labels import RADGRAPH_LABELS, XL_LABELS
 from llmgraph.extraction.prompting import example_output
 from llmgraph.core.resources import sample_gold_path
@@ -123,3 +124,82 @@ def test_radgraph_xl_labels_in_the_grammar(gold, tokenizer):
     one_point_oh = example_output(gold[0])
     matcher = llguidance.LLMatcher(ll_tokenizer, grammar)
     assert not (matcher.consume_tokens(ll_tokenizer.tokenize_str(one_point_oh)) and matcher.is_accepting())
+
+
+_LL_TOKENIZERS: dict = {}
+
+
+def _accepts(engine: str, tokenizer, rules, text: str) -> bool:
+    """Whether the grammar of ``rules`` takes ``text`` whole, in llguidance (Lark) or xgrammar (EBNF)."""
+    if engine == "llguidance":
+        import llguidance
+        import llguidance.hf
+
+        ll_tokenizer = _LL_TOKENIZERS.get(id(tokenizer)) or _LL_TOKENIZERS.setdefault(
+            id(tokenizer), llguidance.hf.from_tokenizer(tokenizer))  # building one takes ~0.4 s
+        matcher = llguidance.LLMatcher(ll_tokenizer, llguidance.LLMatcher.grammar_from_lark(to_lark(rules)), log_level=0)
+        assert not matcher.get_error(), matcher.get_error()
+        return bool(matcher.consume_tokens(ll_tokenizer.tokenize_str(text))) and matcher.is_accepting()
+    import xgrammar
+
+    compiled = xgrammar.GrammarCompiler(xgrammar.TokenizerInfo.from_huggingface(tokenizer)).compile_grammar(
+        to_ebnf(rules))
+    matcher = xgrammar.GrammarMatcher(compiled)
+    return matcher.accept_string(text) and matcher.is_completed()
+
+
+@pytest.fixture(scope="module")
+def gold_chunks():
+    """The gold answers of every 30-word chunk (extraction's default) of the sample and long gold sets."""
+    from llmgraph.extraction.chunking import annotated_chunks
+
+    docs = [*read_radgraph(sample_gold_path()), *read_radgraph(sample_gold_path().with_name("long_gold.json"))]
+    return [within_grammar(chunk) for doc in docs for chunk in annotated_chunks(doc, 30)[0]]
+
+
+@pytest.mark.parametrize("engine", ["llguidance", pytest.param("xgrammar", marks=pytest.mark.slow)])
+def test_the_near_and_any_order_grammars_take_every_gold_chunk(engine, gold_chunks, tokenizer):
+    """report-near (each entity within NEAR_WINDOW tokens of the last) and report-any take the gold answer of
+    every chunk of the sample and long gold: the window was chosen so."""
+    for doc in gold_chunks[::3] if engine == "xgrammar" else gold_chunks:  # xgrammar compiles ~10x slower
+        answer = example_output(doc)
+        assert _accepts(engine, tokenizer, near_rules(doc, RADGRAPH_LABELS), answer), (doc.id, answer)
+        assert _accepts(engine, tokenizer, any_order_rules(doc, RADGRAPH_LABELS), answer), (doc.id, answer)
+
+
+@pytest.mark.parametrize("engine", ["llguidance", "xgrammar"])
+def test_what_each_per_report_grammar_refuses(engine, tokenizer):
+    """The ordered grammar refuses going back; report-near also refuses a jump past NEAR_WINDOW tokens when a
+    candidate starts nearer; report-any takes any order but only the report's spans, and at most
+    max_entities of them."""
+    filler = " ".join(["stable appearance"] * 12)
+    doc = document_from_report("r", f"Small left effusion. {filler}. Cardiomegaly.")
+
+    def answer(*texts: str) -> str:
+        return json.dumps({"entities": [{"text": text, "label": "OBS-DP", "relations": []} for text in texts]},
+                          separators=(",", ":"))
+
+    in_order, far, reversed_order = answer("effusion", "stable"), answer("effusion", "Cardiomegaly"), \
+        answer("Cardiomegaly", "effusion")
+    assert _accepts(engine, tokenizer, report_rules(doc, RADGRAPH_LABELS), far)
+    assert not _accepts(engine, tokenizer, report_rules(doc, RADGRAPH_LABELS), reversed_order)
+    assert _accepts(engine, tokenizer, near_rules(doc, RADGRAPH_LABELS), in_order)
+    assert not _accepts(engine, tokenizer, near_rules(doc, RADGRAPH_LABELS), far)
+    assert not _accepts(engine, tokenizer, near_rules(doc, RADGRAPH_LABELS), answer("Cardiomegaly"))  # first too far
+    assert _accepts(engine, tokenizer, any_order_rules(doc, RADGRAPH_LABELS), reversed_order)
+    assert not _accepts(engine, tokenizer, any_order_rules(doc, RADGRAPH_LABELS), answer("pleural effusion"))
+    assert _accepts(engine, tokenizer, any_order_rules(doc, RADGRAPH_LABELS, max_entities=2), answer("effusion", "effusion"))
+    assert not _accepts(engine, tokenizer, any_order_rules(doc, RADGRAPH_LABELS, max_entities=2),
+                        answer("effusion", "effusion", "effusion"))
+    empty = document_from_report("e", "No.")
+    for rules in (near_rules(empty, RADGRAPH_LABELS), any_order_rules(empty, RADGRAPH_LABELS)):
+        assert _accepts(engine, tokenizer, rules, '{"entities":[]}')
+
+
+def test_near_window_jumps_to_the_nearest_candidate_when_none_is_near(tokenizer):
+    """Where no candidate starts within the window, the next entity may start at the nearest one after it."""
+    doc = document_from_report("r", "Effusion. " + " ".join(["the"] * 30) + " cardiomegaly.")
+    answer = json.dumps({"entities": [{"text": "Effusion", "label": "OBS-DP", "relations": []},
+                                      {"text": "cardiomegaly", "label": "OBS-DP", "relations": []}]},
+                        separators=(",", ":"))
+    assert _accepts("llguidance", tokenizer, near_rules(doc, RADGRAPH_LABELS), answer)

@@ -25,7 +25,7 @@ from llmgraph.core.document import Document
 from llmgraph.core.errors import InputError
 from llmgraph.extraction.backends.base import Decoding, Generation, GenerationRequest
 from llmgraph.extraction.backends.openai import request_arguments
-from llmgraph.extraction.grammar import DEFAULT_GRAMMAR_BACKEND, GrammarMode
+from llmgraph.extraction.grammar import DEFAULT_GRAMMAR_BACKEND
 from llmgraph.io import text_files
 
 CHAT_URL = "/v1/chat/completions"
@@ -38,7 +38,7 @@ def request_line(custom_id: str, request: GenerationRequest, model: str, decodin
     """One line of an OpenAI Batch requests file (pure: tested without a server)."""
     if target not in TARGETS:
         raise InputError(f"unknown batch target {target!r} (expected {' or '.join(TARGETS)})")
-    if target != "vllm" and request.constraint.mode is GrammarMode.REPORT:
+    if target != "vllm" and request.constraint.mode.per_report:
         raise InputError("--grammar report needs a vLLM target (vllm run-batch); hosted batch APIs take "
                          "--grammar json")
     body = request_arguments(request, model, decoding, target == "vllm", grammar_backend)

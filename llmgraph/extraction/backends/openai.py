@@ -101,7 +101,7 @@ class OpenAIBackend:
                         {entry.id: str(getattr(entry, "root", None) or "") for entry in served})
 
     def _arguments(self, request: GenerationRequest) -> dict[str, Any]:
-        if request.constraint.mode is GrammarMode.REPORT and not self.vllm_server:
+        if request.constraint.mode.per_report and not self.vllm_server:
             raise InputError(f"--grammar report needs vLLM servers; {self.base_url} is not one (use --grammar json)")
         return request_arguments(request, self.model, self.decoding, self.vllm_server, self.grammar_backend)
 

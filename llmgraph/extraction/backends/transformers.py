@@ -58,7 +58,7 @@ class TransformersBackend:
         constraint = request.constraint
         if constraint.mode is GrammarMode.JSON:
             return self.grammar_compiler.compile_json_schema(constraint.schema, any_whitespace=False, separators=(",", ":"))
-        if constraint.mode is GrammarMode.REPORT:
+        if constraint.mode.per_report:
             return self.grammar_compiler.compile_grammar(constraint.grammar(GrammarDialect.EBNF))
         return None
 
