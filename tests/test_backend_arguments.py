@@ -9,6 +9,7 @@ from llmgraph.extraction.backends.openai import request_arguments
 from llmgraph.core.document import document_from_report
 from llmgraph.extraction.config import ExtractionConfig
 from llmgraph.extraction.grammar import GrammarMode, constraint_for, structured_outputs
+from llmgraph.core.errors import InputError
 from llmgraph.core.labels import RADGRAPH_LABELS
 
 DOC = document_from_report("r1", "Small left pleural effusion.")
@@ -28,6 +29,25 @@ def test_each_mode_becomes_vllms_structured_output_fields_in_the_dialect_of_the_
     json_fields = structured_outputs(request(GrammarMode.JSON).constraint, "guidance")
     assert json_fields["disable_any_whitespace"] is True and json_fields["json"]["type"] == "object"
     assert structured_outputs(request(GrammarMode.NONE).constraint, "xgrammar") is None
+
+
+@pytest.mark.parametrize("mode", [mode for mode in GrammarMode if mode.per_report])
+def test_every_per_report_mode_reaches_the_engines_as_its_grammar(mode):
+    """Each per-report mode is sent as a grammar: to vLLM (engine and server) in both dialects, and to a
+    batch file for vLLM; none is silently sent unconstrained."""
+    from llmgraph.extraction.backends.batch_api import request_line
+
+    constraint = request(mode).constraint
+    for backend, start in (("guidance", "start:"), ("xgrammar", "root ::=")):
+        assert structured_outputs(constraint, backend)["grammar"].startswith(start)
+        assert structured_outputs(constraint, backend)["grammar"] == constraint.grammar(
+            "lark" if backend == "guidance" else "ebnf")
+    served = request_arguments(request(mode), "smollm2", Decoding(), True, "guidance")
+    assert served["extra_body"]["structured_outputs"]["grammar"].startswith("start:")
+    line = request_line("r1", request(mode), "smollm2", Decoding(), "vllm", "guidance")
+    assert line["body"]["structured_outputs"]["grammar"].startswith("start:")
+    with pytest.raises(InputError, match=f"--grammar {mode.value} needs a vLLM target"):  # said, never dropped
+        request_line("r1", request(mode), "gpt", Decoding(), "openai")
 
 
 def test_server_requests_carry_the_constraint_where_the_server_reads_it():

@@ -404,7 +404,7 @@ def structured_outputs(constraint: Constraint, grammar_backend: str) -> dict[str
     models otherwise fill forever."""
     if constraint.mode is GrammarMode.JSON:
         return {"json": constraint.schema, "disable_any_whitespace": True}
-    if constraint.mode is GrammarMode.REPORT:
+    if constraint.mode.per_report:
         return {"grammar": constraint.grammar(GRAMMAR_BACKENDS[grammar_backend])}
     return None
 

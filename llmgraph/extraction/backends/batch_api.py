@@ -39,8 +39,8 @@ def request_line(custom_id: str, request: GenerationRequest, model: str, decodin
     if target not in TARGETS:
         raise InputError(f"unknown batch target {target!r} (expected {' or '.join(TARGETS)})")
     if target != "vllm" and request.constraint.mode.per_report:
-        raise InputError("--grammar report needs a vLLM target (vllm run-batch); hosted batch APIs take "
-                         "--grammar json")
+        raise InputError(f"--grammar {request.constraint.mode.value} needs a vLLM target (vllm run-batch); hosted "
+                         "batch APIs take --grammar json")
     body = request_arguments(request, model, decoding, target == "vllm", grammar_backend)
     body |= body.pop("extra_body", {})  # the SDK's extra_body is top-level fields of the HTTP body
     return {"custom_id": custom_id, "method": "POST", "url": CHAT_URL, "body": body}

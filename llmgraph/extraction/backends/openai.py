@@ -102,7 +102,8 @@ class OpenAIBackend:
 
     def _arguments(self, request: GenerationRequest) -> dict[str, Any]:
         if request.constraint.mode.per_report and not self.vllm_server:
-            raise InputError(f"--grammar report needs vLLM servers; {self.base_url} is not one (use --grammar json)")
+            raise InputError(f"--grammar {request.constraint.mode.value} needs vLLM servers; {self.base_url} is not one "
+                             "(use --grammar json)")
         return request_arguments(request, self.model, self.decoding, self.vllm_server, self.grammar_backend)
 
     async def _endpoint(self) -> Endpoint:
