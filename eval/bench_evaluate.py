@@ -37,10 +37,10 @@ import pandas as pd
 from measure import measure_llmgraph
 
 from llmgraph.core.document import Document, Entity
-from llmgraph.io.radgraph_reader import read_radgraph
-from llmgraph.io.radgraph_writer import write_radgraph
 from llmgraph.core.labels import RADGRAPH_LABELS
 from llmgraph.evaluation.scoring import evaluate
+from llmgraph.io.radgraph_reader import read_radgraph
+from llmgraph.io.radgraph_writer import write_radgraph
 from llmgraph.io.synth import synth_documents
 
 SECONDS_TARGET = 30.0

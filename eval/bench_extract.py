@@ -32,19 +32,19 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from llmgraph.core.labels import RADGRAPH_LABELS
+from llmgraph.core.resources import sample_gold_path
+from llmgraph.evaluation.scoring import evaluate
 from llmgraph.extraction.backends import Decoding, create_backend
 from llmgraph.extraction.backends.local_server import start_vllm_server
 from llmgraph.extraction.config import ExtractionConfig
 from llmgraph.extraction.extractor import Extractor
-from llmgraph.io.radgraph_reader import read_radgraph
 from llmgraph.extraction.grammar import GrammarMode, report_rules, to_ebnf, to_lark
-from llmgraph.core.labels import RADGRAPH_LABELS
-from llmgraph.evaluation.scoring import evaluate
 from llmgraph.extraction.models import resolve_model
-from llmgraph.core.resources import sample_gold_path
+from llmgraph.io.radgraph_reader import read_radgraph
+from llmgraph.io.synth import synth_documents
 from llmgraph.training.span.predict import SpanPredictor
 from llmgraph.training.span.train import train_span
-from llmgraph.io.synth import synth_documents
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

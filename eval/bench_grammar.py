@@ -33,8 +33,15 @@ import pandas as pd
 from llmgraph.core.document import Document
 from llmgraph.core.labels import RADGRAPH_LABELS
 from llmgraph.extraction.chunking import annotated_chunks
-from llmgraph.extraction.grammar import (RULES_OF, GrammarMode, near_rules, output_schema, to_ebnf, to_lark,
-                                         within_grammar)
+from llmgraph.extraction.grammar import (
+    RULES_OF,
+    GrammarMode,
+    near_rules,
+    output_schema,
+    to_ebnf,
+    to_lark,
+    within_grammar,
+)
 from llmgraph.extraction.models import resolve_model
 from llmgraph.extraction.prompting import example_output
 from llmgraph.io.radgraph_reader import read_radgraph

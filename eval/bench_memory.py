@@ -25,8 +25,8 @@ from pathlib import Path
 import pandas as pd
 from measure import measure_llmgraph
 
-from llmgraph.training.span.train import train_span
 from llmgraph.io.synth import synth_documents
+from llmgraph.training.span.train import train_span
 
 TARGET = 1.2
 

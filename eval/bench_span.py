@@ -22,11 +22,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from llmgraph.io.radgraph_reader import read_radgraph
 from llmgraph.core.resources import sample_gold_path
+from llmgraph.io.radgraph_reader import read_radgraph
+from llmgraph.io.synth import synth_documents
 from llmgraph.training.span.predict import SpanPredictor
 from llmgraph.training.span.train import train_span
-from llmgraph.io.synth import synth_documents
 
 TARGET = 50.0
 

@@ -88,8 +88,8 @@ def tokenizer(embedded_model):
 def span_model(tmp_path_factory) -> Path:
     """A span baseline trained on the 28 sample gold reports (5 epochs, about 25 s on two cores)."""
     def train(folder: Path) -> None:
-        from llmgraph.io.radgraph_reader import read_radgraph
         from llmgraph.core.resources import sample_gold_path
+        from llmgraph.io.radgraph_reader import read_radgraph
         from llmgraph.training.span.train import train_span
 
         docs = read_radgraph(sample_gold_path())

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from llmgraph.extraction.backends.base import Decoding, GenerationRequest
-from llmgraph.extraction.backends.openai import request_arguments
 from llmgraph.core.document import document_from_report
-from llmgraph.extraction.config import ExtractionConfig
-from llmgraph.extraction.grammar import GrammarMode, constraint_for, structured_outputs
 from llmgraph.core.errors import InputError
 from llmgraph.core.labels import RADGRAPH_LABELS
+from llmgraph.extraction.backends.base import Decoding, GenerationRequest
+from llmgraph.extraction.backends.openai import request_arguments
+from llmgraph.extraction.config import ExtractionConfig
+from llmgraph.extraction.grammar import GrammarMode, constraint_for, structured_outputs
 
 DOC = document_from_report("r1", "Small left pleural effusion.")
 MESSAGES = [{"role": "user", "content": "extract"}]

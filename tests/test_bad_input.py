@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from llmgraph.cli.app import app
 from llmgraph.core.errors import InputError
-from llmgraph.io.radgraph_reader import read_radgraph
 from llmgraph.io.inputs import load_documents
+from llmgraph.io.radgraph_reader import read_radgraph
 from llmgraph.io.reports import ReportOptions, read_reports
 
 MISSING, DIRECTORY, UNDER_A_FILE = object(), object(), object()

@@ -10,18 +10,18 @@ import sys
 
 import pytest
 
+from llmgraph.core.document import document_from_report
+from llmgraph.core.errors import InputError
+from llmgraph.core.labels import RADGRAPH_LABELS
+from llmgraph.core.resources import sample_gold_path
+from llmgraph.evaluation.scoring import evaluate
 from llmgraph.extraction.backends.base import Decoding, GenerationRequest
 from llmgraph.extraction.backends.batch_api import parse_result, request_line
 from llmgraph.extraction.chunking import annotated_chunks
-from llmgraph.core.document import document_from_report
-from llmgraph.core.errors import InputError
+from llmgraph.extraction.grammar import GrammarMode, constraint_for
+from llmgraph.extraction.prompting import example_output
 from llmgraph.io.radgraph_reader import read_radgraph
 from llmgraph.io.radgraph_writer import write_radgraph
-from llmgraph.extraction.grammar import GrammarMode, constraint_for
-from llmgraph.core.labels import RADGRAPH_LABELS
-from llmgraph.evaluation.scoring import evaluate
-from llmgraph.extraction.prompting import example_output
-from llmgraph.core.resources import sample_gold_path
 
 ENV = os.environ | {"HF_HUB_OFFLINE": "1"}
 DOC = document_from_report("r1", "Small left pleural effusion.")

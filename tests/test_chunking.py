@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from llmgraph.core.document import document_from_report
+from llmgraph.core.resources import sample_gold_path
+from llmgraph.evaluation.scoring import evaluate
 from llmgraph.extraction.backends.base import Generation, GenerationRequest
 from llmgraph.extraction.chunking import chunk_gold, default_chunk_words, merge_chunks, split
-from llmgraph.core.document import document_from_report
 from llmgraph.extraction.config import ExtractionConfig
 from llmgraph.extraction.extractor import Extractor
-from llmgraph.io.radgraph_reader import read_radgraph
-from llmgraph.evaluation.scoring import evaluate
 from llmgraph.extraction.prompting import example_output, report_text
-from llmgraph.core.resources import sample_gold_path
+from llmgraph.io.radgraph_reader import read_radgraph
 
 GOLD = read_radgraph(sample_gold_path())
 LONG_GOLD = Path(__file__).resolve().parents[1] / "eval" / "data" / "long_gold.json"

@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from llmgraph.io.radgraph_reader import read_radgraph
 from llmgraph.core.resources import sample_gold_path
+from llmgraph.io.radgraph_reader import read_radgraph
 
 pytestmark = pytest.mark.slow  # the module's comparison runs an LLM system (about 35 s)
 

@@ -8,14 +8,14 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from llmgraph.evaluation.diff import document_diff
 from llmgraph.core.document import Document, Entity, Relation
-from llmgraph.io.radgraph_reader import read_radgraph
+from llmgraph.core.resources import sample_gold_path
+from llmgraph.evaluation.diff import document_diff
+from llmgraph.evaluation.items import report_counts
 from llmgraph.evaluation.scores import HEADLINE
 from llmgraph.evaluation.scoring import evaluate
 from llmgraph.evaluation.significance import paired_bootstrap, paired_randomization
-from llmgraph.evaluation.items import report_counts
-from llmgraph.core.resources import sample_gold_path
+from llmgraph.io.radgraph_reader import read_radgraph
 
 GOLD = read_radgraph(sample_gold_path())
 

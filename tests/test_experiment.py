@@ -115,11 +115,11 @@ def test_compare_names_a_missing_gold_file_before_running_anything(tmp_path):
 
 
 def test_schema_values_are_the_codes_values():
+    from llmgraph.core.labels import LabelSet
     from llmgraph.extraction.backends import BACKENDS
     from llmgraph.extraction.grammar import GrammarMode
-    from llmgraph.core.labels import LabelSet
-    from llmgraph.systems.radgraph_package import RADGRAPH_MODELS
     from llmgraph.io.validation import load_schema
+    from llmgraph.systems.radgraph_package import RADGRAPH_MODELS
 
     definitions = load_schema("experiment.schema.json")["$defs"]
     settings = definitions["llm_properties"]["properties"]
@@ -361,8 +361,8 @@ def test_the_schema_and_the_typed_configs_have_the_same_keys_and_defaults():
     from dataclasses import MISSING, fields
 
     from llmgraph.core.settings import setting_fields
-    from llmgraph.systems.kinds import SYSTEM_KINDS, system_kind
     from llmgraph.io.validation import load_schema
+    from llmgraph.systems.kinds import SYSTEM_KINDS, system_kind
 
     definitions = load_schema("experiment.schema.json")["$defs"]
     where = {"llm": definitions["llm_properties"], "span": definitions["span_system"],

@@ -9,13 +9,13 @@ from dataclasses import replace
 
 import pytest
 
-from llmgraph.extraction.backends import Decoding, create_backend
 from llmgraph.core.document import document_from_report
+from llmgraph.core.resources import sample_gold_path
+from llmgraph.extraction.backends import Decoding, create_backend
 from llmgraph.extraction.config import ExtractionConfig
 from llmgraph.extraction.extractor import Extractor, extract
-from llmgraph.io.radgraph_reader import read_radgraph
 from llmgraph.extraction.grammar import GrammarMode
-from llmgraph.core.resources import sample_gold_path
+from llmgraph.io.radgraph_reader import read_radgraph
 from llmgraph.io.validation import check_document
 
 pytestmark = pytest.mark.slow  # every test here loads the embedded model or generates with it

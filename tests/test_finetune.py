@@ -15,20 +15,20 @@ from typer.testing import CliRunner
 from llmgraph.cli.app import app
 from llmgraph.core.document import Document, Entity, Relation
 from llmgraph.core.errors import InputError
+from llmgraph.core.labels import LabelSet
+from llmgraph.core.resources import sample_gold_path
+from llmgraph.evaluation.scoring import evaluate
 from llmgraph.extraction.config import ExtractionConfig
 from llmgraph.extraction.extractor import Extractor
+from llmgraph.extraction.ground import ground, parse_output
 from llmgraph.extraction.model_card import CARD, read_card
-from llmgraph.training.llm.config import LLMTrainingConfig
-from llmgraph.training.llm.train import train_llm
-from llmgraph.training.llm.examples import IGNORE, answer_text, build_examples, length_buckets, training_example
+from llmgraph.extraction.prompting import PromptTemplate
 from llmgraph.io.radgraph_reader import read_radgraph
 from llmgraph.io.radgraph_writer import write_radgraph
-from llmgraph.extraction.ground import ground, parse_output
-from llmgraph.core.labels import LabelSet
-from llmgraph.evaluation.scoring import evaluate
-from llmgraph.extraction.prompting import PromptTemplate
-from llmgraph.core.resources import sample_gold_path
 from llmgraph.io.validation import check_document
+from llmgraph.training.llm.config import LLMTrainingConfig
+from llmgraph.training.llm.examples import IGNORE, answer_text, build_examples, length_buckets, training_example
+from llmgraph.training.llm.train import train_llm
 
 ENV = os.environ | {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
@@ -274,9 +274,9 @@ def test_compare_fine_tunes_a_train_block_once_per_training_key(tmp_path, monkey
     edited training file trains a new one. (Training itself is replaced here: the tiny real fine-tune
     above runs it.)"""
     import llmgraph.training.llm.train as finetune
-    from llmgraph.systems.provision import trained_llm_model
     from llmgraph.systems.base import SystemContext
     from llmgraph.systems.kinds import system_kind
+    from llmgraph.systems.provision import trained_llm_model
 
     trained = []
 
@@ -306,8 +306,8 @@ def test_compare_fine_tunes_a_train_block_once_per_training_key(tmp_path, monkey
 def test_the_schema_describes_the_llm_train_block():
     from dataclasses import fields
 
-    from llmgraph.systems.provision import LLM_DATA_KEYS
     from llmgraph.io.validation import load_schema
+    from llmgraph.systems.provision import LLM_DATA_KEYS
 
     block = load_schema("experiment.schema.json")["$defs"]["llm_training"]["properties"]
     system_keys = {"model", "prompt", "labels"}  # the system's own: trained on what it runs with

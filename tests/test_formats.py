@@ -12,10 +12,19 @@ from jsonschema import Draft202012Validator
 
 from llmgraph.core.document import Document, Entity, Relation, document_from_report
 from llmgraph.core.errors import InputError
+from llmgraph.core.labels import (
+    ALL_LABELS,
+    RADGRAPH_LABELS,
+    RELATION_TYPES,
+    XL_LABELS,
+    LabelSet,
+    convert,
+    label_set_of,
+    to_radgraph,
+    to_radgraph_xl,
+)
 from llmgraph.io.radgraph_reader import read_radgraph
 from llmgraph.io.radgraph_writer import write_radgraph
-from llmgraph.core.labels import (ALL_LABELS, RADGRAPH_LABELS, RELATION_TYPES, XL_LABELS, LabelSet, convert,
-                             label_set_of, to_radgraph, to_radgraph_xl)
 from llmgraph.io.reports import ReportOptions, read_reports
 from llmgraph.io.validation import check_document, load_schema
 

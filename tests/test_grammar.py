@@ -8,12 +8,21 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from llmgraph.core.document import Document, document_from_report
-from llmgraph.io.radgraph_reader import read_radgraph
-from llmgraph.extraction.grammar import (any_order_rules, candidate_spans, near_rules, output_schema, reach, report_rules,
-                                        to_ebnf, to_lark, within_grammar)
 from llmgraph.core.labels import RADGRAPH_LABELS, XL_LABELS
-from llmgraph.extraction.prompting import example_output
 from llmgraph.core.resources import sample_gold_path
+from llmgraph.extraction.grammar import (
+    any_order_rules,
+    candidate_spans,
+    near_rules,
+    output_schema,
+    reach,
+    report_rules,
+    to_ebnf,
+    to_lark,
+    within_grammar,
+)
+from llmgraph.extraction.prompting import example_output
+from llmgraph.io.radgraph_reader import read_radgraph
 from llmgraph.io.validation import load_schema
 
 

@@ -6,9 +6,9 @@ import pytest
 
 from llmgraph.core.document import document_from_report
 from llmgraph.core.errors import InputError
+from llmgraph.core.labels import RADGRAPH_LABELS
 from llmgraph.extraction.grammar import output_schema
 from llmgraph.extraction.ground import ground, parse_output
-from llmgraph.core.labels import RADGRAPH_LABELS
 from llmgraph.io.validation import check_document
 
 REPORT = "Small left effusion. Small right effusion. No pneumothorax. ET tube 2.5 cm above the carina."

@@ -23,10 +23,10 @@ from typer.testing import CliRunner
 
 from llmgraph.cli.app import app
 from llmgraph.core.errors import InputError
+from llmgraph.core.resources import sample_gold_path
+from llmgraph.extraction.prompting import PromptTemplate
 from llmgraph.io.radgraph_reader import read_radgraph
 from llmgraph.io.radgraph_writer import write_radgraph
-from llmgraph.extraction.prompting import PromptTemplate
-from llmgraph.core.resources import sample_gold_path
 from llmgraph.runs.runlog import lock_path, partial_path, settings_path
 
 GOLD = read_radgraph(sample_gold_path())
@@ -373,9 +373,9 @@ def test_a_bad_gold_file_fails_before_the_run(span_model, tmp_path):
 
 
 def test_echoed_values_are_cut_short():
+    from llmgraph.core.labels import RADGRAPH_LABELS
     from llmgraph.extraction.grammar import output_schema
     from llmgraph.extraction.ground import parse_output
-    from llmgraph.core.labels import RADGRAPH_LABELS
 
     huge = json.dumps({"entities": [{"text": "x" * 700_000, "label": "OBS-DP", "relations": []}]})
     with pytest.raises(InputError) as caught:
@@ -447,8 +447,9 @@ def test_prompt_templates_render_in_a_sandbox(tmp_path):
 def test_a_self_relation_is_kept_and_scored_and_a_duplicate_relation_scores_once(tmp_path):
     """A self-relation is read, written and scored like any relation, as the ``radgraph`` package
     scores it (its model can predict one: it scores every pair of spans); a duplicate counts once."""
-    from llmgraph.evaluation.scoring import evaluate
     from radgraph_reference import rewards
+
+    from llmgraph.evaluation.scoring import evaluate
 
     entity = {"tokens": "effusion", "label": "OBS-DP", "start_ix": 1, "end_ix": 1}
     small = {"tokens": "small", "label": "OBS-DP", "start_ix": 0, "end_ix": 0}

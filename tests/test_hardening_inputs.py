@@ -8,15 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from typer.testing import CliRunner
-
 # the first round's helpers: commands in this process, and the one-line error check
 from test_hardening import llmgraph, one_line_error
+from typer.testing import CliRunner
 
 from llmgraph.cli.app import app
+from llmgraph.core.resources import sample_gold_path
 from llmgraph.io.radgraph_reader import read_radgraph
 from llmgraph.io.radgraph_writer import write_radgraph
-from llmgraph.core.resources import sample_gold_path
 
 GOLD = read_radgraph(sample_gold_path())
 
@@ -113,10 +112,11 @@ def test_train_llm_force_replaces_only_a_model_folder(tmp_path):
 
 
 def test_a_base_model_inside_the_output_folder_is_refused(tmp_path, embedded_model):
-    from llmgraph.training.llm.config import LLMTrainingConfig
-    from llmgraph.training.llm.checks import check_output_folder
-    from llmgraph.core.errors import InputError
     import pytest
+
+    from llmgraph.core.errors import InputError
+    from llmgraph.training.llm.checks import check_output_folder
+    from llmgraph.training.llm.config import LLMTrainingConfig
 
     with pytest.raises(InputError, match="holds the base model"):
         check_output_folder(embedded_model.parent, True, LLMTrainingConfig(model=str(embedded_model)))
@@ -219,8 +219,8 @@ def test_a_labeler_named_for_a_file_without_two_labelers_is_refused_in_training(
 
 
 def test_section_headers_are_found_after_carriage_return_only_line_ends():
-    from llmgraph.extraction.chunking import split
     from llmgraph.core.document import document_from_report
+    from llmgraph.extraction.chunking import split
     from llmgraph.io.reports import find_sections
 
     for newline in ("\n", "\r\n", "\r"):

@@ -10,10 +10,10 @@ import pytest
 
 from llmgraph.core.document import Document, Entity, Relation
 from llmgraph.core.errors import InputError
-from llmgraph.io.radgraph_writer import write_radgraph
 from llmgraph.core.labels import LabelSet
 from llmgraph.evaluation.scores import HEADLINE
 from llmgraph.evaluation.scoring import evaluate
+from llmgraph.io.radgraph_writer import write_radgraph
 
 
 def gold_doc(doc_id: str = "r1", modality: str | None = "CXR") -> Document:

@@ -6,13 +6,13 @@ import random
 
 import numpy as np
 import pytest
+from radgraph_reference import rewards, rewards_main
 
 from llmgraph.core.document import Document, Entity, Relation
-from llmgraph.io.radgraph import document_to_raw
 from llmgraph.core.labels import RADGRAPH_LABELS, RELATION_TYPES, XL_LABELS
 from llmgraph.evaluation.rewards import REWARD_LEVELS, compute_reward
 from llmgraph.evaluation.scoring import evaluate, evaluate_files
-from radgraph_reference import rewards, rewards_main
+from llmgraph.io.radgraph import document_to_raw
 
 WORDS = ["effusion", "Effusion", "pleural", "left", "Left", "small", "lung", "opacity", "pneumonia",
          "edema", "mild", "no", ".", "tube", "carina", "2", "cm", "above"]

@@ -12,14 +12,14 @@ import pandas as pd
 import pytest
 from matplotlib.container import BarContainer
 
+from llmgraph.core.resources import sample_gold_path
+from llmgraph.evaluation.scoring import evaluate
 from llmgraph.harness.comparison import Comparison, Outcome
 from llmgraph.harness.experiment import Experiment, GoldSet, SystemSpec
+from llmgraph.harness.plots import cost_figure, f1_figure, label_data, per_label_figure, write_plots
+from llmgraph.harness.results import results_frame, write_results
 from llmgraph.io.radgraph_reader import read_radgraph
 from llmgraph.io.radgraph_writer import write_radgraph
-from llmgraph.evaluation.scoring import evaluate
-from llmgraph.harness.plots import cost_figure, f1_figure, label_data, per_label_figure, write_plots
-from llmgraph.core.resources import sample_gold_path
-from llmgraph.harness.results import results_frame, write_results
 
 SYSTEMS = ("few-shot", "zero-shot", "span")
 GOLD_SETS = ("sample", "ct")

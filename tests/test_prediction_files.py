@@ -12,17 +12,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from llmgraph.harness.compare import compare
-from llmgraph.harness.layout import folder_name
 from llmgraph.core.document import Document
 from llmgraph.core.errors import InputError
-from llmgraph.io.radgraph_reader import read_radgraph
-from llmgraph.io.radgraph_writer import write_radgraph
 from llmgraph.core.labels import LabelSet
+from llmgraph.core.resources import sample_gold_path
 from llmgraph.evaluation.scoring import evaluate, evaluate_files
 from llmgraph.evaluation.significance import paired_randomization
-from llmgraph.core.resources import sample_gold_path
+from llmgraph.harness.compare import compare
+from llmgraph.harness.layout import folder_name
 from llmgraph.harness.results import cost_columns
+from llmgraph.io.radgraph_reader import read_radgraph
+from llmgraph.io.radgraph_writer import write_radgraph
 
 SAMPLES, SEED = 200, 3
 XL_LABELS = {"ANAT-DP": "Anatomy::definitely present", "OBS-DP": "Observation::definitely present",

@@ -8,13 +8,13 @@ import pytest
 
 from llmgraph.core.document import document_from_report
 from llmgraph.core.errors import InputError
-from llmgraph.io.radgraph_reader import read_radgraph
-from llmgraph.extraction.grammar import output_schema
-from llmgraph.extraction.ground import ground, parse_output
 from llmgraph.core.labels import RADGRAPH_LABELS, LabelSet
-from llmgraph.extraction.prompting import PromptTemplate, example_output, prompt_dir
 from llmgraph.core.resources import sample_gold_path
 from llmgraph.extraction.exemplars import select_examples
+from llmgraph.extraction.grammar import output_schema
+from llmgraph.extraction.ground import ground, parse_output
+from llmgraph.extraction.prompting import PromptTemplate, example_output, prompt_dir
+from llmgraph.io.radgraph_reader import read_radgraph
 
 GOLD = read_radgraph(sample_gold_path())
 

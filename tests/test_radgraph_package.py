@@ -16,10 +16,10 @@ import pytest
 
 from llmgraph.core.document import document_from_report
 from llmgraph.core.errors import InputError
-from llmgraph.io.radgraph import document_to_raw
-from llmgraph.io.radgraph_reader import read_radgraph
 from llmgraph.core.labels import LabelSet
 from llmgraph.core.resources import sample_gold_path
+from llmgraph.io.radgraph import document_to_raw
+from llmgraph.io.radgraph_reader import read_radgraph
 from llmgraph.systems.radgraph_package import RadGraphPackageModel
 
 GOLD = read_radgraph(sample_gold_path())[:3]

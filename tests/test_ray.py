@@ -77,9 +77,9 @@ def test_a_killed_ray_job_run_again_loses_no_report_and_duplicates_none(reports,
 @pytest.mark.ray
 @pytest.mark.slow
 def test_the_python_entry_point_runs_in_a_users_own_ray_job(reports, span_model, uninterrupted, tmp_path):
-    from llmgraph.runs.runner import run_extraction
     from llmgraph.io.inputs import iter_run_input
     from llmgraph.runs.ray_engine import RayOptions, RaySystem
+    from llmgraph.runs.runner import run_extraction
 
     ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     try:

@@ -21,11 +21,11 @@ from hypothesis import strategies as st
 
 from llmgraph.core.document import Document, Entity, Relation
 from llmgraph.core.errors import InputError
+from llmgraph.core.labels import RADGRAPH_LABELS, RELATION_TYPES, XL_LABELS
+from llmgraph.io.inputs import load_documents
 from llmgraph.io.radgraph import LABELERS, document_to_raw, to_collection
 from llmgraph.io.radgraph_reader import read_radgraph
 from llmgraph.io.radgraph_writer import write_radgraph
-from llmgraph.io.inputs import load_documents
-from llmgraph.core.labels import RADGRAPH_LABELS, RELATION_TYPES, XL_LABELS
 from llmgraph.io.reports import ReportOptions, read_reports
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -10,8 +10,8 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from llmgraph.core.document import Document
-from llmgraph.io.radgraph_reader import read_radgraph
 from llmgraph.io.inputs import is_radgraph_file, load_documents
+from llmgraph.io.radgraph_reader import read_radgraph
 from llmgraph.io.reports import ReportOptions, find_sections, read_reports
 from llmgraph.io.validation import check_document, load_schema
 

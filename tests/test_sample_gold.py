@@ -10,8 +10,8 @@ import pytest
 
 from llmgraph.core.document import Document
 from llmgraph.core.errors import InputError
-from llmgraph.io.radgraph_reader import read_radgraph
 from llmgraph.core.labels import RADGRAPH_LABELS, RELATION_TYPES
+from llmgraph.io.radgraph_reader import read_radgraph
 
 DATA = Path(__file__).resolve().parent.parent / "eval" / "data"
 YAML_PATH = DATA / "sample_reports.yaml"

@@ -11,13 +11,13 @@ import torch
 
 from llmgraph.core.document import document_from_report
 from llmgraph.core.errors import InputError
+from llmgraph.core.resources import sample_gold_path
+from llmgraph.evaluation.scoring import evaluate
 from llmgraph.io.radgraph_reader import read_radgraph
 from llmgraph.io.radgraph_writer import write_radgraph
-from llmgraph.evaluation.scoring import evaluate
-from llmgraph.core.resources import sample_gold_path
-from llmgraph.training.span.predict import SpanPredictor
 from llmgraph.training.span.encoder import encoder_path, load_encoder, token_vectors, windows
 from llmgraph.training.span.model import Span, candidate_pairs, distance_buckets, pool_spans
+from llmgraph.training.span.predict import SpanPredictor
 from llmgraph.training.span.tags import decode_tags, encode_tags
 
 GOLD = read_radgraph(sample_gold_path())

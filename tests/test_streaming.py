@@ -15,26 +15,30 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llmgraph.io import json_stream
-
+from llmgraph.core.document import Document, Entity, Relation
+from llmgraph.core.errors import InputError
+from llmgraph.core.labels import ALL_LABELS, RADGRAPH_LABELS, RELATION_TYPES, LabelSet
+from llmgraph.core.resources import sample_gold_path
 from llmgraph.evaluation import bootstrap
 from llmgraph.evaluation.bootstrap import bootstrap_blocks, resampled_metrics
 from llmgraph.evaluation.prediction_sources import FilePredictions
 from llmgraph.evaluation.scores import ScoreTable, prf
-from llmgraph.core.document import Document, Entity, Relation
-from llmgraph.core.errors import InputError
-from llmgraph.io.radgraph_reader import RadGraphFile, iter_radgraph, read_radgraph
-from llmgraph.io.radgraph import documents_from_raw
-from llmgraph.io.text_files import parse_json, read_text
-from llmgraph.io.radgraph_writer import write_radgraph
-from llmgraph.io.inputs import iter_documents
-from llmgraph.core.labels import ALL_LABELS, RADGRAPH_LABELS, RELATION_TYPES, LabelSet
 from llmgraph.evaluation.scoring import _scores_of_lists, evaluate, evaluate_files
 from llmgraph.evaluation.significance import paired_bootstrap
-from llmgraph.core.resources import sample_gold_path
+from llmgraph.io import json_stream
+from llmgraph.io.inputs import iter_documents
+from llmgraph.io.radgraph import documents_from_raw
+from llmgraph.io.radgraph_reader import RadGraphFile, iter_radgraph, read_radgraph
+from llmgraph.io.radgraph_writer import write_radgraph
 from llmgraph.io.synth import synth_documents
-from llmgraph.io.validation import (_document_validator, check_document, check_document_one_by_one, check_schema,
-                                 schema_accepts)
+from llmgraph.io.text_files import parse_json, read_text
+from llmgraph.io.validation import (
+    _document_validator,
+    check_document,
+    check_document_one_by_one,
+    check_schema,
+    schema_accepts,
+)
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 

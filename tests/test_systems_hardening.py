@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from llmgraph.extraction.backends.base import Generation, GenerationRequest
 from llmgraph.core.document import Document, document_from_report
 from llmgraph.core.errors import InputError
+from llmgraph.core.resources import sample_gold_path
+from llmgraph.extraction.backends.base import Generation, GenerationRequest
 from llmgraph.extraction.config import ExtractionConfig
 from llmgraph.extraction.extractor import Extractor
 from llmgraph.io.radgraph_reader import read_radgraph
 from llmgraph.io.radgraph_writer import write_radgraph
-from llmgraph.core.resources import sample_gold_path
 
 GOLD = read_radgraph(sample_gold_path())
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}

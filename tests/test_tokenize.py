@@ -6,10 +6,10 @@ import string
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from radgraph_reference import xl_preprocess
 
 from llmgraph.core.document import document_from_report
 from llmgraph.core.tokenize import radgraph_text, tokenize
-from radgraph_reference import xl_preprocess
 
 TRICKY = [
     "Small left pleural effusion.",

@@ -12,12 +12,12 @@ import pytest
 from typer.testing import CliRunner
 
 from llmgraph.cli.app import app
-from llmgraph.evaluation.diff import document_diff
 from llmgraph.core.document import Document, Entity, Relation, document_from_report
-from llmgraph.io.radgraph_reader import read_radgraph
-from llmgraph.io.radgraph_writer import write_radgraph
 from llmgraph.core.labels import LabelSet
 from llmgraph.core.resources import sample_gold_path
+from llmgraph.evaluation.diff import document_diff
+from llmgraph.io.radgraph_reader import read_radgraph
+from llmgraph.io.radgraph_writer import write_radgraph
 from llmgraph.io.synth import synth_documents
 from llmgraph.viz import build_payload, write_viewer
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from llmgraph.core.resources import sample_gold_path
+from llmgraph.evaluation.scoring import evaluate
 from llmgraph.extraction.backends.vllm import cpu_defaults
 from llmgraph.io.radgraph_reader import read_radgraph
 from llmgraph.io.radgraph_writer import write_radgraph
-from llmgraph.evaluation.scoring import evaluate
-from llmgraph.core.resources import sample_gold_path
 from llmgraph.io.validation import check_document
 
 pytest.importorskip("vllm", reason="vLLM is not installed (pip install 'llmgraph[cpu]' or 'llmgraph[vllm]')")

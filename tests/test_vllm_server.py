@@ -17,10 +17,10 @@ pytest.importorskip("vllm", reason="vLLM is not installed (pip install 'llmgraph
 # the offline tests' four sample reports and helpers
 from test_vllm import CPU_ENV, _assert_grounded_by_construction, _extract, reports  # noqa: E402,F401
 
+from llmgraph.core.resources import sample_gold_path  # noqa: E402
 from llmgraph.extraction.backends.local_server import free_port, start_vllm_server  # noqa: E402
 from llmgraph.io.radgraph_reader import read_radgraph  # noqa: E402
 from llmgraph.io.radgraph_writer import write_radgraph  # noqa: E402
-from llmgraph.core.resources import sample_gold_path  # noqa: E402
 
 pytestmark = pytest.mark.vllm
 

@@ -22,9 +22,9 @@ import yaml
 
 from llmgraph.core.document import Document, Entity, Relation, document_from_report
 from llmgraph.core.errors import InputError
-from llmgraph.io.radgraph_writer import write_radgraph
 from llmgraph.core.labels import RADGRAPH_LABELS, RELATION_TYPES
 from llmgraph.core.tokenize import tokenize
+from llmgraph.io.radgraph_writer import write_radgraph
 from llmgraph.io.validation import check_collection, check_document
 
 HERE = Path(__file__).resolve().parent
