@@ -305,10 +305,14 @@ def near_rules(doc: Document, labels: tuple[str, ...], window: int = NEAR_WINDOW
     for span in spans:
         by_start.setdefault(span.start, []).append(span)
 
-    def reachable(end: int) -> list[CandidateSpan]:
-        near = [start for start in starts if end < start <= end + window]
-        beyond = [start for start in starts if start > end][:1]
-        return [span for start in (near or beyond) for span in by_start[start]]
+    reachable_from: dict[int, list[CandidateSpan]] = {}
+
+    def reachable(end: int) -> list[CandidateSpan]:  # asked again for every span ending at ``end``: kept
+        if end not in reachable_from:
+            near = [start for start in starts if end < start <= end + window]
+            beyond = [start for start in starts if start > end][:1]
+            reachable_from[end] = [span for start in (near or beyond) for span in by_start[start]]
+        return reachable_from[end]
 
     def alternatives(end: int, prefix: str) -> list[list[str | Ref]]:
         return [[prefix + _entity_literal(span.text), Ref("label"),

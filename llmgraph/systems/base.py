@@ -4,6 +4,7 @@ so the harness, the experiment loader and the command line never ask which kind 
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable, Iterator, Protocol
@@ -58,7 +59,7 @@ class SystemContext:
         return self.loaded_examples
 
 
-class SystemKind:
+class SystemKind(ABC):
     """A kind of system, as ``type:`` (experiment files) and ``--type`` (``llmgraph extract``) name it. A new
     kind is a subclass in its own module and one line in ``llmgraph.systems.kinds.SYSTEM_KINDS``."""
 
@@ -74,9 +75,9 @@ class SystemKind:
         """The typed config of experiment-file keys (``type`` aside); an unknown key is a one-line error."""
         return config_from_settings(self.config, settings)
 
+    @abstractmethod
     def build(self, config: Any, context: SystemContext) -> System:
         """The system of ``config``, built but not loaded (a model loads on first use)."""
-        raise NotImplementedError
 
     def check(self, config: Any, context: SystemContext) -> None:
         """Refuse, before any system runs or any model loads, what cannot work (e.g. too few exemplars)."""
