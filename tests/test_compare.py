@@ -91,6 +91,14 @@ def test_results_equal_llmgraph_evaluate_on_the_written_files(run):
                     expected["ci"][metric], abs=1e-12)
             for label, entry in expected["per_label"].items():
                 assert values.loc[f"entity_f1:{label}", "value"] == pytest.approx(entry["f1"], abs=1e-12)
+            # errors.csv: the error classes add up to the false positives and negatives evaluate counts
+            errors = pd.read_csv(out / "errors.csv")
+            errors = errors[(errors.system == system) & (errors.gold_set == gold_set)]
+            for kind, block in (("entity", "per_label"), ("relation", "per_relation")):
+                mine = errors[errors.kind == kind].groupby("label")[["fp", "fn"]].sum()
+                for label, entry in expected[block].items():
+                    got = mine.loc[label] if label in mine.index else {"fp": 0, "fn": 0}
+                    assert (got["fp"], got["fn"]) == (entry["fp"], entry["fn"]), (system, gold_set, label)
             for modality, block in expected["per_group"].get("modality", {}).items():
                 group = frame[(frame.system == system) & (frame.gold_set == gold_set)
                               & (frame.group == f"modality={modality}")].set_index("metric")
@@ -109,6 +117,14 @@ def test_tables_diffs_and_significance(run):
     frame = pd.read_csv(out / "results.csv")
     for row in diffs:  # every missing gold entity is a false negative the scores counted
         assert set(row["entities"]) == {"missing", "spurious", "mislabeled"}
+    assert "### What kind of errors" in markdown and "| system   | wrong type   |" in markdown
+    assert "| down-server |" not in markdown.split("### What kind of errors")[1].split("###")[0]
+    per_report = pd.read_csv(out / "per_report.csv")
+    errors = pd.read_csv(out / "errors.csv")
+    for (system, gold_set), rows in per_report.groupby(["system", "gold_set"]):  # per report = per set
+        summed = errors[(errors.system == system) & (errors.gold_set == gold_set)]
+        assert rows["entity_boundary"].sum() == summed[(summed.kind == "entity") & (summed.error == "boundary")][
+            ["fp", "fn"]].sum().sum()
     significance = pd.read_csv(out / "significance.csv")
     assert set(zip(significance.system_a, significance.system_b)) == {("zero", "span"), ("zero", "span-b4"),
                                                                       ("span", "span-b4")}

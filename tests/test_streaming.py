@@ -274,9 +274,11 @@ def some_of(draw, required: dict, optional: dict):
     return value
 
 
+unit_scores = st.floats(-0.5, 1.5) | st.sampled_from([0, 1, 0.5, math.nan, True]) | scalars
 entity_values = some_of({"tokens": st.text(min_size=1, max_size=3) | scalars, "label": labels, "start_ix": indices,
                          "end_ix": indices, "relations": st.lists(relations, max_size=3) | scalars},
-                        {"extra": scalars})
+                        {"extra": scalars, "score": unit_scores,
+                         "relation_scores": st.lists(unit_scores, max_size=3) | scalars})
 entity_blocks = st.dictionaries(st.text(max_size=2), entity_values, max_size=4) | scalars
 offsets = st.lists(st.lists(indices, min_size=0, max_size=3) | st.tuples(indices, indices).map(list) | scalars,
                    max_size=5) | scalars

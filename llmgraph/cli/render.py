@@ -34,6 +34,8 @@ def _print_evaluation(result: dict) -> None:
         console.print(_bucket_table(result[key], title))
     for attribute, groups in result["per_group"].items():
         console.print(_group_table(groups, attribute))
+    for kind, classes in result["errors"].items():
+        console.print(_error_table(kind, classes))
     for key, what in (("missing_predictions", "gold reports had no prediction (scored as empty)"),
                       ("unmatched_predictions", "predictions had no gold report (ignored)")):
         if result[key]:
@@ -66,6 +68,16 @@ def _bucket_table(buckets: dict, title: str) -> Table:
         ci = f"[{row['ci'][0]:.3f}, {row['ci'][1]:.3f}]" if "ci" in row else ""
         table.add_row(bucket, f"{row['f1']:.3f}", ci, f"{row['precision']:.3f}", f"{row['recall']:.3f}",
                       *(str(row[c]) for c in ("support", "tp", "fp", "fn")))
+    return table
+
+
+def _error_table(kind: str, classes: dict) -> Table:
+    """What kind of mistakes: each error class's false positives and false negatives (README, Error taxonomy)."""
+    table = Table(title=f"{kind} errors by kind")
+    for column in ("error", "fp", "fn"):
+        table.add_column(column, justify="left" if column == "error" else "right")
+    for error, sides in classes.items():
+        table.add_row(error, str(sides["fp"]), str(sides["fn"]))
     return table
 
 

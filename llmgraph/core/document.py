@@ -13,13 +13,16 @@ from llmgraph.core.tokenize import tokenize
 
 @dataclass(frozen=True)
 class Entity:
-    """A contiguous token span with a label; ``start_ix``/``end_ix`` are 0-based, inclusive."""
+    """A contiguous token span with a label; ``start_ix``/``end_ix`` are 0-based, inclusive.
+    ``score`` is the system's confidence in the entity (span and label), in [0, 1]; None when the
+    system gives none (gold, a system without scores)."""
 
     id: str
     tokens: str
     label: str
     start_ix: int
     end_ix: int
+    score: float | None = None
 
     @property
     def span(self) -> tuple[int, int]:
@@ -28,11 +31,13 @@ class Entity:
 
 @dataclass(frozen=True)
 class Relation:
-    """A directed relation from the dependent entity (``source``) to the one it depends on."""
+    """A directed relation from the dependent entity (``source``) to the one it depends on, with the
+    system's confidence in it (``score``, in [0, 1]; None when there is none)."""
 
     type: str
     source: str
     target: str
+    score: float | None = None
 
 
 @dataclass

@@ -65,3 +65,14 @@ def to_radgraph_xl(label: str) -> str:
 def convert(label: str, target: LabelSet) -> str:
     """Map ``label`` into the ``target`` label set."""
     return to_radgraph(label) if target is LabelSet.RADGRAPH else to_radgraph_xl(label)
+
+
+def kind_and_certainty(label: str) -> tuple[str, str]:
+    """A label's kind (anatomy or observation; in RadGraph-XL with or without "measurement") and its
+    certainty: ``OBS-U`` -> ("OBS", "U"), ``Observation::measurement::uncertain`` ->
+    ("Observation::measurement", "uncertain")."""
+    if label in RADGRAPH_LABELS:
+        kind, certainty = label.split("-")
+        return kind, certainty
+    *kind, certainty = label.split("::")
+    return "::".join(kind), certainty

@@ -11,6 +11,7 @@ from llmgraph.evaluation.bootstrap import resampled_metrics
 from llmgraph.evaluation.pairing import Pairer
 from llmgraph.evaluation.rewards import REWARD_LEVELS
 from llmgraph.evaluation.scores import BASE_METRICS, ScoreTable, point_values
+from llmgraph.evaluation.taxonomy import error_summary
 
 
 def _scores_block(scores: ScoreTable, samples: int, seed: int, confidence: float) -> dict[str, Any]:
@@ -61,5 +62,6 @@ def evaluation_result(scores: ScoreTable, pairer: Pairer, unmatched: list[str], 
         "missing_predictions": pairer.missing_predictions(),
         "unmatched_predictions": unmatched,
         "bootstrap": {"samples": samples, "seed": seed, "confidence": confidence},
+        "errors": error_summary(scores.errors),
         "per_group": groups,
     }

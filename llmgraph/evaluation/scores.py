@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from array import array
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,7 @@ import numpy as np
 
 from llmgraph.evaluation.items import DocumentItems, ReportItems, pair_counts, pair_rewards
 from llmgraph.evaluation.rewards import REWARD_LEVELS
+from llmgraph.evaluation.taxonomy import report_errors
 
 HEADLINE = ("entity_f1", "relation_f1", "rg_e", "rg_er", "rg_er_bar")
 BASE_METRICS = ("entity", "relation", "entity_unlabeled", "relation_unlabeled")
@@ -41,6 +43,7 @@ class ScoreTable:
     counts: np.ndarray  # (reports, 3 * metrics) of small integers (float32 when sums stay exact, else float64)
     rewards: dict[str, np.ndarray]  # rg_e / rg_er / rg_er_bar -> array (reports,)
     groups: dict[str, tuple[np.ndarray, list[Any]]] = field(default_factory=dict)  # attribute -> (codes, values)
+    errors: Counter = field(default_factory=Counter)  # ErrorKey -> count, over all the reports (taxonomy)
 
     @property
     def n_reports(self) -> int:
@@ -92,6 +95,7 @@ class ScoreTableBuilder:
         self.staged = (array("q"), array("i"), array("q"))  # position, column, value
         self.rewards = {name: array("d") for name in REWARD_LEVELS}
         self.groups: dict[str, tuple[array, dict[Any, int]]] = {name: (array("i"), {}) for name in GROUP_ATTRIBUTES}
+        self.errors: Counter = Counter()
         self.n = 0
 
     def add(self, gold: ReportItems, items: tuple[DocumentItems, DocumentItems] | None) -> int:
@@ -124,6 +128,7 @@ class ScoreTableBuilder:
             self._unstage()
         for name, value in pair_rewards(gold_items, pred_items).items():
             self.rewards[name][position] = value
+        self.errors.update(report_errors(gold_items, pred_items))
 
     def _unstage(self) -> None:
         """Move the staged counts into the blocks (uint16, or int64 for a block holding a larger count)."""
@@ -161,7 +166,7 @@ class ScoreTableBuilder:
         rewards = {name: np.frombuffer(values, dtype=float).copy() for name, values in self.rewards.items()}
         groups = {name: (np.frombuffer(codes, dtype=np.int32).copy(), list(values))
                   for name, (codes, values) in self.groups.items()}
-        return ScoreTable(order, counts, rewards, groups)
+        return ScoreTable(order, counts, rewards, groups, self.errors)
 
 
 def point_values(scores: ScoreTable) -> dict[str, float]:

@@ -98,9 +98,9 @@ class Harness:
                 outcomes.append(self._outcome(spec, name, gold[name], examples))
         finally:
             self.context.pool.close()
-        diffs, per_report = per_report_rows(experiment, gold, outcomes)
+        diffs, per_report, errors = per_report_rows(experiment, gold, outcomes)
         return Comparison(experiment, self.out_dir, gold, outcomes, significance_rows(experiment, gold, outcomes),
-                          diffs, per_report)
+                          diffs, per_report, errors)
 
     @staticmethod
     def _check_folders(specs: list[SystemSpec]) -> None:

@@ -39,6 +39,7 @@ class Comparison:
     significance: list[dict[str, Any]]
     diffs: list[dict[str, Any]]
     per_report: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)  # errors.csv: the error classes per system and gold set
 
     @property
     def systems(self) -> list[str]:

@@ -13,9 +13,11 @@ import pandas as pd
 
 from llmgraph.core.defaults import RANDOMIZATION_SHUFFLES, significance_level
 from llmgraph.evaluation.scores import HEADLINE
+from llmgraph.evaluation.taxonomy import ERRORS
 from llmgraph.harness.comparison import Comparison, Outcome
 from llmgraph.harness.layout import (
     DIFFS_JSONL,
+    ERRORS_CSV,
     FAILURES_JSON,
     PER_REPORT_CSV,
     RESULTS_CSV,
@@ -24,6 +26,7 @@ from llmgraph.harness.layout import (
     Layout,
 )
 from llmgraph.harness.plots import write_plots
+from llmgraph.harness.rows import ERROR_COLUMNS
 from llmgraph.harness.viewers import write_comparison_viewers
 from llmgraph.io.atomic import write_atomic, write_json
 
@@ -32,7 +35,8 @@ TITLES = {"entity_f1": "entity F1", "relation_f1": "relation F1", "rg_e": "RG_E"
 SCORE_METRICS = (*HEADLINE, "entity_precision", "entity_recall", "relation_precision", "relation_recall")
 PER_REPORT_COLUMNS = ["system", "gold_set", "reference", "id", "modality", "tokens", "gold_entities", "gold_relations",
                       "entity_precision", "entity_recall", "entity_f1", "relation_precision", "relation_recall",
-                      "relation_f1", "rg_e", "rg_er", "rg_er_bar", "rewards", "error"]
+                      "relation_f1", "rg_e", "rg_er", "rg_er_bar", *ERROR_COLUMNS, "rewards", "error"]
+ERRORS_COLUMNS = ["system", "gold_set", "reference", "modality", "kind", "error", "label", "fp", "fn"]
 
 
 def _score_rows(outcome: Outcome, group: str, block: dict[str, Any]) -> list[dict[str, Any]]:
@@ -194,6 +198,19 @@ def _significance_table(rows: list[dict[str, Any]], gold_set: str, samples: int,
                          for row in chosen])
 
 
+def _error_table(errors: pd.DataFrame, gold_set: str, systems: list[str], kind: str) -> pd.DataFrame:
+    """Per system that was scored, its false positives + false negatives of each error class (``kind``
+    entity or relation)."""
+    chosen = errors[(errors["gold_set"] == gold_set) & (errors["kind"] == kind)]
+    totals = (chosen.assign(n=chosen["fp"] + chosen["fn"]).groupby(["system", "error"])["n"].sum()
+              if not chosen.empty else pd.Series(dtype=int))
+    rows = []
+    for system in systems:
+        counts = {error: int(totals.get((system, error), 0)) for error in ERRORS[kind]}
+        rows.append({"system": system, **counts, "all": sum(counts.values())})
+    return pd.DataFrame(rows)
+
+
 def markdown_report(comparison: Comparison, frame: pd.DataFrame) -> str:
     """``results.md``: per gold set, systems x metrics overall and per modality, cost, labels, tests."""
     experiment = comparison.experiment
@@ -205,11 +222,14 @@ def markdown_report(comparison: Comparison, frame: pd.DataFrame) -> str:
              f"{experiment.rewards}) with {confidence:.0%} bootstrap CIs ({samples} resamples of reports). "
              f"Significance: {test}.", ""]
     systems, references = comparison.systems, comparison.references
+    errors = pd.DataFrame(comparison.errors, columns=ERRORS_COLUMNS)
     for gold_set, docs in comparison.gold.items():
         lines += [f"## Gold set `{gold_set}` ({len(docs)} reports)", "",
                   _markdown(_headline_table(frame, gold_set, "all", systems, references)), ""]
         notes = [o for o in comparison.outcomes if o.gold_set == gold_set and o.note]
         lines += [f"- `{o.system}`: {o.note}." for o in notes] + ([""] if notes else [])
+        scored = [s for s in systems if any(o.system == s and o.gold_set == gold_set and o.scored is not None
+                                            for o in comparison.outcomes)]
         against = _reference_table(frame, gold_set, systems, references)
         if not against.empty:
             lines += ["### Against the best reference (system minus reference)", "",
@@ -223,6 +243,11 @@ def markdown_report(comparison: Comparison, frame: pd.DataFrame) -> str:
                   "Systems that share a backend, model and decoding share one loaded model: its load time "
                   "shows on the first of them.", "",
                   "### F1 per entity label and relation type", "", _markdown(_label_table(frame, gold_set, systems)), "",
+                  "### What kind of errors (false positives + false negatives, errors.csv)", "",
+                  "A mislabeled or mis-bounded entity is one false positive and one false negative, so it counts "
+                  "twice here, as in micro-F1 (README, Error taxonomy).", "",
+                  _markdown(_error_table(errors, gold_set, scored, "entity")), "",
+                  _markdown(_error_table(errors, gold_set, scored, "relation")), "",
                   "### Is the difference significant?", "",
                   _markdown(_significance_table(comparison.significance, gold_set, samples, significance_level(confidence))), ""]
     failed = [o for o in comparison.outcomes if o.error]
@@ -247,6 +272,7 @@ def write_results(comparison: Comparison) -> pd.DataFrame:
                  "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in comparison.diffs))
     write_atomic(layout.table(PER_REPORT_CSV),
                  pd.DataFrame(comparison.per_report, columns=PER_REPORT_COLUMNS).to_csv(index=False))
+    write_atomic(layout.table(ERRORS_CSV), pd.DataFrame(comparison.errors, columns=ERRORS_COLUMNS).to_csv(index=False))
     failures = {f"{o.system}/{o.gold_set}": o.error for o in comparison.outcomes if o.error}
     write_json(layout.table(FAILURES_JSON), failures)
     write_plots(frame, layout.plots)

@@ -1,14 +1,17 @@
 """What a comparison derives from its outcomes: the paired tests between systems, and the rows per report
-(``diffs.jsonl``, ``per_report.csv``)."""
+(``diffs.jsonl``, ``per_report.csv``) with the error classes behind them (``errors.csv``)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 from typing import Any
 
 from llmgraph.core.defaults import RANDOMIZATION_SHUFFLES
 from llmgraph.core.document import Document
 from llmgraph.evaluation.diff import document_diff
+from llmgraph.evaluation.items import document_items
+from llmgraph.evaluation.taxonomy import ERRORS, report_errors
 from llmgraph.evaluation.significance import bootstrap_test, randomization_test
 from llmgraph.harness.comparison import Outcome
 from llmgraph.harness.experiment import Experiment
@@ -36,27 +39,56 @@ def significance_rows(experiment: Experiment, gold: dict[str, list[Document]], o
     return rows
 
 
+ERROR_COLUMNS = tuple(f"{kind}_{error.replace(' ', '_')}" for kind, errors in ERRORS.items() for error in errors)
+
+
+def _error_columns(errors: Counter) -> dict[str, int]:
+    """A report's errors per class (false positives and false negatives together), as per_report.csv has them."""
+    columns = dict.fromkeys(ERROR_COLUMNS, 0)
+    for key, number in errors.items():
+        columns[f"{key.kind}_{key.error.replace(' ', '_')}"] += number
+    return columns
+
+
+def error_rows(outcome: Outcome, totals: Counter) -> list[dict[str, Any]]:
+    """``errors.csv`` rows of one system on one gold set: false positives and negatives per (modality,
+    kind, class, label or relation type)."""
+    rows: dict[tuple, dict[str, Any]] = {}
+    for (modality, key), number in sorted(totals.items(), key=str):
+        where = (modality, key.kind, key.error, key.bucket)
+        row = rows.setdefault(where, {"system": outcome.system, "gold_set": outcome.gold_set,
+                                      "reference": outcome.reference, "modality": modality, "kind": key.kind,
+                                      "error": key.error, "label": key.bucket, "fp": 0, "fn": 0})
+        row[key.side] += number
+    return list(rows.values())
+
+
 def per_report_rows(experiment: Experiment, gold: dict[str, list[Document]], outcomes: list[Outcome]
-                    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Per report of every system, in the label set its scores use: the errors (``diffs.jsonl``) and
-    the scores (``per_report.csv``: precision, recall and F1 of entities and relations, the three
-    rewards, with the report's modality and length in tokens)."""
-    diffs, scores = [], []
+                    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Per report of every system, in the label set its scores use: the errors (``diffs.jsonl``), the
+    scores (``per_report.csv``: precision, recall and F1 of entities and relations, the three rewards, the
+    errors per class, with the report's modality and length in tokens), and the error classes summed per
+    system, gold set, modality and label (``errors.csv``)."""
+    diffs, scores, errors = [], [], []
     for outcome in outcomes:
         if outcome.scored is None:
             continue
         label_set = outcome.scored.label_set
         predicted = {doc.id: doc for doc in read_radgraph(outcome.predictions)}
+        totals: Counter = Counter()
         for doc, report in zip(gold[outcome.gold_set], outcome.scored.per_report()):
             pred = predicted.get(doc.id, replace(doc, entities=[], relations=[]))
             if label_set is not None:
                 doc, pred = doc.with_labels(label_set), pred.with_labels(label_set)
             error = outcome.manifest.get("errors", {}).get(doc.id)
+            classified = report_errors(document_items(doc), document_items(pred))
+            totals.update({(doc.modality, key): number for key, number in classified.items()})
             where = {"system": outcome.system, "gold_set": outcome.gold_set}
             diffs.append({**where, **document_diff(doc, pred), **({"error": error} if error else {})})
             scores.append({**where, "reference": outcome.reference, "id": doc.id, "modality": doc.modality,
                            "tokens": len(doc.tokens), "gold_entities": len(doc.entities),
                            "gold_relations": len(doc.relations),
-                           **report,
+                           **report, **_error_columns(classified),
                            "rewards": experiment.rewards, "error": error})
-    return diffs, scores
+        errors += error_rows(outcome, totals)
+    return diffs, scores, errors

@@ -52,16 +52,43 @@ def _relation(kind: str, source: str, target: str) -> Relation:
     return relation
 
 
+def _score(value: Any, what: str) -> float:
+    """A schema-checked score (a number in [0, 1]); NaN, which the schema lets through, refused."""
+    if value != value:
+        raise InputError(f"{what} is NaN (expected a number in [0, 1])")
+    return float(value)
+
+
+def _scored_entity(entity_id: str, value: dict[str, Any], start: int, end: int,
+                   relations: list[Relation]) -> Entity:
+    """An entity with its ``score`` and its relations' ``relation_scores`` (one per relation)."""
+    scores = value.get("relation_scores")
+    if scores is not None:
+        own = value["relations"]
+        if len(scores) != len(own):
+            raise InputError(f"entity {entity_id}: {len(scores)} relation_scores for {len(own)} relations")
+        scored = [Relation(kind, entity_id, target, _score(score, f"entity {entity_id}: a relation score"))
+                  for (kind, target), score in zip(own, scores)]
+        relations[len(relations) - len(own):] = scored
+    score = value.get("score")
+    return Entity(entity_id, value["tokens"], value["label"], start, end,
+                  None if score is None else _score(score, f"entity {entity_id}: score"))
+
+
 def _entities(raw: dict[str, Any]) -> tuple[list[Entity], list[Relation]]:
-    """Entities and relations of a schema-checked block (JSON Schema integers may be written ``1.0``)."""
+    """Entities and relations of a schema-checked block (JSON Schema integers may be written ``1.0``),
+    with their scores when the file has them."""
     entities, relations = [], []
     for entity_id, value in raw.items():
         start, end = value["start_ix"], value["end_ix"]
         if type(start) is not int or type(end) is not int:
             start, end = int(start), int(end)
-        entities.append(Entity(entity_id, value["tokens"], value["label"], start, end))
         for kind, target in value["relations"]:
             relations.append(_relation(kind, entity_id, target))
+        if len(value) == 5:  # no scores (the usual case)
+            entities.append(Entity(entity_id, value["tokens"], value["label"], start, end))
+        else:
+            entities.append(_scored_entity(entity_id, value, start, end, relations))
     return entities, relations
 
 
@@ -98,7 +125,10 @@ def documents_from_raw(doc_id: str, raw: Any) -> list[Document]:
         blocks = {name: raw[name] for name in LABELERS if name in raw}
     docs = []
     for annotator, block in blocks.items():
-        entities, relations = _entities(block["entities"])
+        try:
+            entities, relations = _entities(block["entities"])
+        except InputError as error:
+            raise error.at(doc_id=doc_id) from None
         doc = Document(entities=entities, relations=relations, annotator=annotator, **common)
         check_document(doc)
         docs.append(doc)
@@ -108,8 +138,10 @@ def documents_from_raw(doc_id: str, raw: Any) -> list[Document]:
 def document_to_raw(doc: Document) -> dict[str, Any]:
     """The RadGraph JSON object for one document (llmgraph extension keys only when set)."""
     relations: dict[str, list[list[str]]] = defaultdict(list)
+    scores: dict[str, list[float | None]] = defaultdict(list)
     for relation in doc.relations:
         relations[relation.source].append([relation.type, relation.target])
+        scores[relation.source].append(relation.score)
     entities = {
         entity.id: {
             "tokens": entity.tokens,
@@ -120,6 +152,12 @@ def document_to_raw(doc: Document) -> dict[str, Any]:
         }
         for entity in doc.entities
     }
+    for entity in doc.entities:
+        if entity.score is not None:
+            entities[entity.id]["score"] = entity.score
+        own = scores.get(entity.id)
+        if own and None not in own:
+            entities[entity.id]["relation_scores"] = own
     raw: dict[str, Any] = {"text": doc.text, "entities": entities,
                            "data_source": doc.data_source, "data_split": doc.data_split}
     if doc.modality is not None:

@@ -70,7 +70,22 @@ def _is_nullable_string(value: Any) -> bool:
     return value is None or isinstance(value, str)
 
 
-_ENTITY_FIELDS = operator.itemgetter("tokens", "label", "start_ix", "end_ix", "relations")
+_ENTITY_FIELDS_NAMES = ("tokens", "label", "start_ix", "end_ix", "relations")
+_ENTITY_FIELDS = operator.itemgetter(*_ENTITY_FIELDS_NAMES)
+
+
+def _is_unit(value: Any) -> bool:
+    """``{"type": "number", "minimum": 0, "maximum": 1}`` (as jsonschema has it, NaN passes: the
+    reader refuses it)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not (value < 0 or value > 1)
+
+
+def _scores_accepted(entity: dict) -> bool:
+    """An entity's optional ``score`` and ``relation_scores``."""
+    if "score" in entity and not _is_unit(entity["score"]):
+        return False
+    scores = entity.get("relation_scores", [])
+    return isinstance(scores, list) and all(map(_is_unit, scores))
 
 
 def _entities_accepted(entities: Any) -> bool:
@@ -97,6 +112,9 @@ def _plain_entities_accepted(entities: dict) -> bool:
             and labels.issuperset(entity_labels) and set(map(type, indices)) == {int} and min(indices) >= 0
             and set(map(type, relations)) == {list}):
         return False
+    if sum(map(len, entities.values())) != len(_ENTITY_FIELDS_NAMES) * len(entities):  # extra keys: scores?
+        if not all(map(_scores_accepted, entities.values())):
+            return False
     flat = list(itertools.chain.from_iterable(relations))
     if not flat:
         return True
@@ -121,6 +139,8 @@ def _entities_accepted_one_by_one(entities: dict) -> bool:
             if not (isinstance(relation, list) and len(relation) == 2 and isinstance(relation[0], str)
                     and relation[0] in relation_types and isinstance(relation[1], str)):
                 return False
+        if not _scores_accepted(entity):
+            return False
     return True
 
 
