@@ -25,6 +25,7 @@ def extract(
     source: Path = typer.Argument(..., metavar="INPUT", help="Reports: .txt, .csv, .jsonl, .parquet, or RadGraph JSON (ids kept, annotations ignored)."),
     output: Path = typer.Option(..., "-o", "--output", metavar="FILE", help="Where to write the RadGraph JSON (.json or .jsonl).", rich_help_panel=opts.OUTPUT),
     gold: Optional[Path] = typer.Option(None, "--gold", metavar="FILE", help="Score the output against this gold file when done (checked first).", rich_help_panel=opts.OUTPUT),
+    min_score: Optional[float] = typer.Option(None, "--min-score", min=0.0, max=1.0, metavar="S", help="Leave out of OUTPUT the entities and relations whose confidence is below S (and the relations of a left-out entity), counted in the manifest; the partial file keeps them all, so another S re-runs nothing.", rich_help_panel=opts.OUTPUT),
     strict: bool = _flag("Exit with 1 when any report failed.", "--strict", panel=opts.OUTPUT),
     quiet: bool = _flag("No progress bar.", "--quiet", "-q", panel=opts.OUTPUT),
     text_column: Optional[str] = opts.OPTION_TEXT_COLUMN,
@@ -75,7 +76,7 @@ def extract(
     system = _on_engine(_build_system(kind, settings, examples, labeler), kind, settings, ray_options, examples,
                         labeler)
     resume = {"retry_failed": retry_failed, "force": force, "restart": restart}
-    summary, manifest = _run(system, reports, output, source, shard, quiet, resume)
+    summary, manifest = _run(system, reports, output, source, shard, quiet, resume, min_score)
     _print_run_summary(summary, manifest, output)
     if gold_docs is not None:
         _print_scores(gold_docs, output)
@@ -108,12 +109,13 @@ def _on_engine(system: Any, kind: opts.SystemType, settings: dict[str, Any], ray
 
 
 def _run(system: Any, reports: Callable[[], Iterator[Document]], output: Path, source: Path, shard: Optional[str],
-         quiet: bool, resume: dict[str, bool]) -> tuple[Any, dict]:
+         quiet: bool, resume: dict[str, bool], min_score: Optional[float] = None) -> tuple[Any, dict]:
     """The run; an interrupted one says how to resume it (exit code 130)."""
     from llmgraph.runs.runner import run_extraction
 
     try:
-        return run_extraction(system, reports, output, source, shard=shard, quiet=quiet, resume=resume)
+        return run_extraction(system, reports, output, source, shard=shard, quiet=quiet, resume=resume,
+                              min_score=min_score)
     except KeyboardInterrupt:
         typer.echo(f"llmgraph: interrupted; finished reports are kept in {output}.partial.jsonl: run the same "
                    "command again to resume", err=True)

@@ -36,6 +36,8 @@ def _print_evaluation(result: dict) -> None:
         console.print(_group_table(groups, attribute))
     for kind, classes in result["errors"].items():
         console.print(_error_table(kind, classes))
+    for kind, curve in result.get("curve", {}).items():
+        console.print(_curve_table(kind, curve))
     for key, what in (("missing_predictions", "gold reports had no prediction (scored as empty)"),
                       ("unmatched_predictions", "predictions had no gold report (ignored)")):
         if result[key]:
@@ -81,6 +83,20 @@ def _error_table(kind: str, classes: dict) -> Table:
     return table
 
 
+def _curve_table(kind: str, curve: dict) -> Table:
+    """Precision, recall and F1 of the predictions kept at each confidence threshold."""
+    if not curve["scored"]:
+        return Table(title=f"{kind} confidence: n/a (the predictions carry no scores)")
+    table = Table(title=f"{kind} confidence: average precision {curve['average_precision'] or 0:.3f} (chance "
+                        f"{curve['positive_rate']:.3f}), calibration error {curve['ece']:.3f}")
+    for column in ("min score", "kept", "precision", "recall", "F1"):
+        table.add_column(column, justify="right")
+    for row in curve["thresholds"]:
+        table.add_row(f"{row['threshold']:.1f}", str(row["kept"]), f"{row['precision']:.3f}", f"{row['recall']:.3f}",
+                      f"{row['f1']:.3f}")
+    return table
+
+
 def _group_table(groups: dict, attribute: str) -> Table:
     """One row per value of a report attribute (modality, section ...): its reports' headline scores."""
     table = Table(title=f"per {attribute}")
@@ -114,6 +130,10 @@ def _print_run_summary(summary, manifest: dict, output: Path) -> None:  # noqa: 
     if counts.get("entities_generated"):
         line += (f"; {counts['entities_kept']} entities kept, {counts['entities_generated'] - counts['entities_kept']} "
                  f"dropped; {counts['relations_kept']} relations kept, {counts['relations_dropped']} dropped")
+    if summary.min_score is not None:
+        below = summary.below_min_score
+        line += (f"; below --min-score {summary.min_score:g}: {below['entities']} entities, {below['relations']} "
+                 "relations left out")
     if manifest.get("reports_per_second"):
         line += f"; {manifest['reports_per_second']:.2f} reports/s"
     if manifest.get("generated_tokens_per_second"):

@@ -82,6 +82,22 @@ class Document:
         return replace(self, entities=entities)
 
 
+def keep_scored(doc: Document, min_score: float) -> tuple[Document, int, int]:
+    """``doc`` without the entities and relations that score below ``min_score`` (or carry no score), nor
+    the relations of a dropped entity; with how many entities and relations were dropped."""
+    entities = [e for e in doc.entities if e.score is not None and e.score >= min_score]
+    kept = {e.id for e in entities}
+    relations = [r for r in doc.relations
+                 if r.score is not None and r.score >= min_score and r.source in kept and r.target in kept]
+    return (replace(doc, entities=entities, relations=relations),
+            len(doc.entities) - len(entities), len(doc.relations) - len(relations))
+
+
+def has_scores(doc: Document) -> bool:
+    """Whether any entity or relation of ``doc`` carries a score."""
+    return any(item.score is not None for item in (*doc.entities, *doc.relations))
+
+
 def document_from_report(
     doc_id: str,
     report: str,

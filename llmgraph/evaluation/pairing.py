@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from llmgraph.core.document import Document
+from llmgraph.core.document import Document, has_scores, keep_scored
 from llmgraph.core.errors import InputError
 from llmgraph.core.labels import LabelSet, label_set_of
 from llmgraph.evaluation.items import NO_ITEMS, DocumentItems, ReportItems, document_items
@@ -53,13 +53,14 @@ class Pairer:
     """
 
     def __init__(self, label_set: LabelSet | None, gold_set: LabelSet | None, pred_set: LabelSet | None,
-                 pred_path: Path | None = None, rewards: str = DEFAULT_REWARDS):
+                 pred_path: Path | None = None, rewards: str = DEFAULT_REWARDS, min_score: float | None = None):
         if label_set is None and gold_set and pred_set and gold_set != pred_set:
             label_set = LabelSet.RADGRAPH
         self.rewards = check_rewards(rewards)
         self.mapping = label_set
         self.label_set = label_set or gold_set or pred_set
         self.pred_path = pred_path
+        self.min_score = min_score  # predictions are scored without what scores below it
         self.missing: list[tuple[int, str]] = []  # (gold position, id) of reports without a prediction
 
     def mapped(self, doc: Document) -> Document:
@@ -68,6 +69,10 @@ class Pairer:
     def report(self, doc: Document) -> ReportItems:
         return ReportItems(doc.id, doc.text, doc.modality, doc.data_source,
                            document_items(self.mapped(doc), self.rewards))
+
+    def prediction(self, doc: Document) -> ReportItems:
+        """``report`` of a prediction, without what scores below ``min_score`` when it is set."""
+        return self.report(doc if self.min_score is None else keep_scored(doc, self.min_score)[0])
 
     def _check_text(self, gold_id: str, gold_text: str, text: str) -> None:
         check_same_text(gold_id, gold_text, text, self.pred_path)
@@ -93,12 +98,25 @@ class Pairer:
         return [doc_id for _, doc_id in sorted(self.missing)]
 
 
+def check_min_score(pred: Iterable[Document], min_score: float | None, where: Path | None = None) -> None:
+    """``min_score`` needs scores: predictions whose first graph with an entity carries none are refused."""
+    if min_score is None:
+        return
+    first = next((doc for doc in pred if doc.entities), None)
+    if first is not None and not has_scores(first):
+        raise InputError(f"--min-score {min_score:g}: the predictions carry no scores (report {first.id} has none; "
+                         "README, Confidence)", where)
+
+
 def pairer_of_lists(gold: list[Document], pred: list[Document], label_set: LabelSet | None,
-                    scoring: bool = True, rewards: str = DEFAULT_REWARDS) -> tuple[Pairer, ListedPredictions]:
+                    scoring: bool = True, rewards: str = DEFAULT_REWARDS,
+                    min_score: float | None = None) -> tuple[Pairer, ListedPredictions]:
     """The pairer of gold and predictions held in lists, and those predictions (made ready for scoring, or
     kept as documents without ``scoring``)."""
-    pairer = Pairer(label_set, label_set_of_documents(gold), label_set_of_documents(pred), rewards=rewards)
-    return pairer, ListedPredictions(pred, pairer.report if scoring else lambda doc: doc)
+    check_min_score(pred, min_score)
+    pairer = Pairer(label_set, label_set_of_documents(gold), label_set_of_documents(pred), rewards=rewards,
+                    min_score=min_score)
+    return pairer, ListedPredictions(pred, pairer.prediction if scoring else lambda doc: doc)
 
 
 @dataclass

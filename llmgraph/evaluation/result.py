@@ -62,6 +62,7 @@ def evaluation_result(scores: ScoreTable, pairer: Pairer, unmatched: list[str], 
         "missing_predictions": pairer.missing_predictions(),
         "unmatched_predictions": unmatched,
         "bootstrap": {"samples": samples, "seed": seed, "confidence": confidence},
+        "min_score": pairer.min_score,
         "errors": error_summary(scores.errors),
         "per_group": groups,
     }

@@ -18,7 +18,8 @@ from typing import Any, Callable, Iterable, Iterator
 
 from tqdm import tqdm
 
-from llmgraph.core.document import Batch, Document
+from llmgraph.core.document import Batch, Document, has_scores, keep_scored
+from llmgraph.core.errors import InputError
 from llmgraph.io.atomic import write_json
 from llmgraph.io.radgraph_writer import write_radgraph
 from llmgraph.runs.runlog import (
@@ -47,13 +48,17 @@ class RunSummary:
     repaired_bytes: int = 0
     unreadable_lines: list[int] = field(default_factory=list)  # lines of the partial file skipped (run again)
     input_sha256: str = ""  # of the ids and fingerprints of the input's reports, in order
+    min_score: float | None = None  # entities and relations below it were left out of the output
+    below_min_score: dict[str, int] = field(default_factory=lambda: {"entities": 0, "relations": 0})
 
     def manifest(self) -> dict[str, Any]:
         """The summary's part of the run manifest."""
         return {"reports_in_input": self.total, "reports_from_earlier_runs": self.reused, "reports_run": self.ran,
                 "reports_written": self.written, "reports_changed_since_earlier_run": self.changed,
                 "repaired_partial_bytes": self.repaired_bytes, "partial_unreadable_lines": self.unreadable_lines,
-                "input_sha256": self.input_sha256, "errors": self.errors}
+                "input_sha256": self.input_sha256, "min_score": self.min_score,
+                "dropped_below_min_score": self.below_min_score if self.min_score is not None else None,
+                "errors": self.errors}
 
 
 def _scan_input(docs: Iterable[Document], partial: PartialRecords, summary: RunSummary,
@@ -71,16 +76,27 @@ def _scan_input(docs: Iterable[Document], partial: PartialRecords, summary: RunS
     return ids
 
 
-def _counted(docs: Iterable[Document], summary: RunSummary) -> Iterator[Document]:
+def _counted(docs: Iterable[Document], summary: RunSummary, output: Path) -> Iterator[Document]:
+    """The documents written, counted; without what scores below ``summary.min_score`` when it is set
+    (a run whose graphs carry no score at all is refused: there is nothing to threshold)."""
+    scored = False
     for doc in docs:
         summary.written += 1
+        if summary.min_score is not None:
+            scored = scored or has_scores(doc)
+            doc, entities, relations = keep_scored(doc, summary.min_score)
+            summary.below_min_score["entities"] += entities
+            summary.below_min_score["relations"] += relations
         yield doc
+    if summary.min_score is not None and not scored and summary.written:
+        raise InputError("--min-score: this system's graphs carry no scores (README, Confidence); the finished "
+                         f"reports are kept in {partial_path(output)}", output)
 
 
 def run_resumable(predict: Predict, docs: Callable[[], Iterable[Document]], output: Path, settings: dict[str, Any],
                 retry_failed: bool = False, force: bool = False, restart: bool = False, quiet: bool = False,
                 tokens: Callable[[], int] = lambda: 0,
-                fingerprint: Callable[[Document], str] | None = None) -> RunSummary:
+                fingerprint: Callable[[Document], str] | None = None, min_score: float | None = None) -> RunSummary:
     """Run ``predict`` over the reports not yet finished in ``output``'s partial file, then write
     ``output`` with every finished report in input order.
 
@@ -89,13 +105,15 @@ def run_resumable(predict: Predict, docs: Callable[[], Iterable[Document]], outp
     not the reports. ``settings`` (model, prompt, decoding ...) must match those of the partial
     run it resumes. ``fingerprint`` is what decides that a finished report is reused: by default what
     the system reads of the report (``Document.fingerprint``); a system with more per-report input
-    (batch results: the report's answers) gives its own.
+    (batch results: the report's answers) gives its own. ``min_score`` leaves out of ``output`` what
+    scores below it (the partial file keeps everything: another threshold needs no re-run).
     """
     fingerprint = fingerprint or Document.fingerprint
     with RunLock(output, force):
         check_settings(output, settings, restart)
         partial = read_partial(partial_path(output))
-        summary = RunSummary(repaired_bytes=partial.repaired_bytes, unreadable_lines=partial.unreadable_lines)
+        summary = RunSummary(repaired_bytes=partial.repaired_bytes, unreadable_lines=partial.unreadable_lines,
+                             min_score=min_score)
         ids = _scan_input(docs(), partial, summary, fingerprint)
         redo = set(summary.changed) | (set(partial.failed) if retry_failed else set())
         summary.reused = sum(doc_id in partial.offsets and doc_id not in redo for doc_id in ids)
@@ -124,24 +142,24 @@ def run_resumable(predict: Predict, docs: Callable[[], Iterable[Document]], outp
             writer.close()
         partial = read_partial(partial_path(output))
         summary.errors = {doc_id: partial.failed[doc_id] for doc_id in ids if doc_id in partial.failed}
-        write_radgraph(_counted(partial.documents(ids), summary), output)
+        write_radgraph(_counted(partial.documents(ids), summary, output), output)
     return summary
 
 
 def run_extraction(system: Any, reports: Callable[[], Iterable[Document]], output: Path, source: Path,
                    resume: dict[str, bool] | None = None, shard: str | None = None,
-                   quiet: bool = False, fingerprint: Callable[[Document], str] | None = None
-                   ) -> tuple[RunSummary, dict[str, Any]]:
+                   quiet: bool = False, fingerprint: Callable[[Document], str] | None = None,
+                   min_score: float | None = None) -> tuple[RunSummary, dict[str, Any]]:
     """One system over one input into ``output`` and its manifest: what ``llmgraph extract`` runs.
 
     ``reports`` opens the input (see ``run_resumable``); ``resume`` holds ``retry_failed``, ``force``
-    and ``restart``; ``fingerprint``: see ``run_resumable``. The system is closed at the end; the manifest is
+    and ``restart``; ``fingerprint`` and ``min_score``: see ``run_resumable``. The system is closed at the end; the manifest is
     written even when some reports failed. Returns the run's summary and its manifest.
     """
     started = time.perf_counter()
     try:
         summary = run_resumable(system.stream, reports, output, system.settings(), quiet=quiet, tokens=system.tokens,
-                              fingerprint=fingerprint, **(resume or {}))
+                              fingerprint=fingerprint, min_score=min_score, **(resume or {}))
         manifest = system.manifest()
     finally:
         system.close()

@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from llmgraph.core.document import Document, Entity, Relation
@@ -25,20 +26,26 @@ PAIR_CHUNK = 8192  # candidate pairs scored at once: bounds the relation classif
 
 
 def annotate(doc: Document, vectors: torch.Tensor, heads: SpanHeads, window: int) -> Document:
-    """``doc`` with the entities and relations the heads find in its token vectors."""
+    """``doc`` with the entities and relations the heads find in its token vectors, each with its score:
+    an entity's is the probability of its tag sequence (the product of its tokens' chosen tag
+    probabilities: the tagger decides each token independently), a relation's the classifier's softmax
+    probability of its type."""
     if not len(vectors):
         return replace(doc, entities=[], relations=[])
-    tags = [heads.tags[i] for i in heads.tag_logits(vectors).argmax(dim=-1).tolist()]
+    tag_probabilities, chosen = heads.tag_logits(vectors).softmax(dim=-1).max(dim=-1)
+    tags = [heads.tags[i] for i in chosen.tolist()]
     spans = [Span(start, end, label) for start, end, label in decode_tags(tags)]
-    tokens = doc.tokens
-    entities = [Entity(str(n), " ".join(tokens[s.start:s.end + 1]), s.label, s.start, s.end)
+    tokens, probabilities = doc.tokens, tag_probabilities.tolist()
+    entities = [Entity(str(n), " ".join(tokens[s.start:s.end + 1]), s.label, s.start, s.end,
+                       float(np.prod(probabilities[s.start:s.end + 1])))
                 for n, s in enumerate(spans, 1)]
     relations = []
     pairs = candidate_pairs(spans, window)
     if len(pairs):
-        kinds = heads.pair_logits(vectors, spans, pairs, chunk=PAIR_CHUNK).argmax(dim=-1)
-        for (i, j), kind in zip(pairs[kinds > 0].tolist(), kinds[kinds > 0].tolist()):
-            relations.append(Relation(RELATION_CLASSES[kind], entities[i].id, entities[j].id))
+        class_probabilities, kinds = heads.pair_logits(vectors, spans, pairs, chunk=PAIR_CHUNK).softmax(dim=-1).max(dim=-1)
+        found = kinds > 0
+        for (i, j), kind, score in zip(pairs[found].tolist(), kinds[found].tolist(), class_probabilities[found].tolist()):
+            relations.append(Relation(RELATION_CLASSES[kind], entities[i].id, entities[j].id, score))
     return replace(doc, entities=entities, relations=relations)
 
 

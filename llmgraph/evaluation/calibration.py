@@ -1,0 +1,161 @@
+"""How far a system's scores can be trusted: each predicted entity and relation is a (score, correct)
+pair, and the pairs give the precision-recall curve and its area (average precision), the expected
+calibration error with its reliability bins, micro-F1 at score thresholds, and how many more errors the
+least confident reports hold than reports picked at random.
+
+A prediction is correct when micro-F1 counts it a true positive (span and label; for relations both
+ends and the type). Average precision ranks the predictions only: a score no better than chance earns
+the share of correct predictions (the positive rate), a perfect ranking 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from llmgraph.core.document import Document
+from llmgraph.evaluation.items import document_items
+from llmgraph.evaluation.scores import prf
+
+BINS = 10  # reliability bins of equal width over [0, 1]
+KINDS = ("entity", "relation")
+
+
+@dataclass
+class ScoredItems:
+    """Every prediction's score and whether it was correct, per kind, and the gold items' count."""
+
+    scores: dict[str, np.ndarray]
+    correct: dict[str, np.ndarray]
+    gold: dict[str, int]
+    unscored: dict[str, int]  # predictions without a score (left out of the curves)
+
+
+def _items_with_scores(doc: Document) -> dict[str, dict[tuple, float | None]]:
+    """Each distinct entity (span, label) and relation (ends, type) of a prediction with its score
+    (the highest of its copies)."""
+    keys = {e.id: (e.start_ix, e.end_ix, e.label) for e in doc.entities}
+    found: dict[str, dict[tuple, float | None]] = {"entity": {}, "relation": {}}
+    pairs = [("entity", keys[e.id], e.score) for e in doc.entities]
+    pairs += [("relation", (keys[r.source], keys[r.target], r.type), r.score) for r in doc.relations]
+    for kind, key, score in pairs:
+        known = found[kind].get(key)
+        found[kind][key] = score if known is None else max(known, score if score is not None else known)
+    return found
+
+
+def scored_items(pairs: Iterable[tuple[Document, Document]]) -> ScoredItems:
+    """The (score, correct) pairs of every prediction of (gold, prediction) documents in one label set."""
+    scores: dict[str, list[float]] = {kind: [] for kind in KINDS}
+    correct: dict[str, list[bool]] = {kind: [] for kind in KINDS}
+    gold_count, unscored = dict.fromkeys(KINDS, 0), dict.fromkeys(KINDS, 0)
+    for gold, pred in pairs:
+        items = document_items(gold)
+        truth = {"entity": items.entities, "relation": items.relations}
+        for kind, predicted in _items_with_scores(pred).items():
+            gold_count[kind] += len(truth[kind])
+            for key, score in predicted.items():
+                if score is None:
+                    unscored[kind] += 1
+                    continue
+                scores[kind].append(score)
+                correct[kind].append(key in truth[kind])
+    return ScoredItems({k: np.array(v, dtype=float) for k, v in scores.items()},
+                       {k: np.array(v, dtype=bool) for k, v in correct.items()}, gold_count, unscored)
+
+
+def average_precision(scores: np.ndarray, correct: np.ndarray) -> float | None:
+    """The area under the precision-recall curve of ranking the predictions by score (recall of the
+    correct ones), as step-wise average precision; predictions of equal score form one step. None
+    without a correct prediction."""
+    positives = int(correct.sum())
+    if positives == 0:
+        return None
+    order = np.argsort(-scores, kind="stable")
+    ranked_scores, ranked = scores[order], correct[order]
+    hits = np.cumsum(ranked)
+    last_of_tie = np.r_[ranked_scores[1:] != ranked_scores[:-1], True]
+    hits, seen = hits[last_of_tie], np.flatnonzero(last_of_tie) + 1
+    recall_steps = np.diff(np.r_[0, hits]) / positives
+    return float(np.sum(recall_steps * hits / seen))
+
+
+def reliability(scores: np.ndarray, correct: np.ndarray, bins: int = BINS) -> list[dict[str, float]]:
+    """Per bin of equal width over [0, 1] (a score of 1 in the last): its predictions, mean score and
+    share correct."""
+    index = np.minimum((scores * bins).astype(int), bins - 1)
+    rows = []
+    for number in range(bins):
+        chosen = index == number
+        count = int(chosen.sum())
+        rows.append({"low": number / bins, "high": (number + 1) / bins, "n": count,
+                     "confidence": float(scores[chosen].mean()) if count else None,
+                     "accuracy": float(correct[chosen].mean()) if count else None})
+    return rows
+
+
+def expected_calibration_error(scores: np.ndarray, correct: np.ndarray, bins: int = BINS) -> float | None:
+    """Σ over bins of (share of predictions) x |share correct - mean score|; None without predictions."""
+    if len(scores) == 0:
+        return None
+    return float(sum(row["n"] / len(scores) * abs(row["accuracy"] - row["confidence"])
+                     for row in reliability(scores, correct, bins) if row["n"]))
+
+
+def threshold_curve(items: ScoredItems, kind: str, thresholds: Iterable[float]) -> list[dict[str, float]]:
+    """Micro precision, recall and F1 keeping only the predictions that score at least each threshold
+    (gold items count whether or not they were predicted; unscored predictions are dropped at any
+    threshold above 0, as ``--min-score`` drops them)."""
+    scores, correct, gold = items.scores[kind], items.correct[kind], items.gold[kind]
+    rows = []
+    for threshold in thresholds:
+        kept = scores >= threshold
+        tp = int(correct[kept].sum())
+        fp = int(kept.sum()) - tp
+        precision, recall, f1 = prf(np.array(tp), np.array(fp), np.array(gold - tp))
+        rows.append({"threshold": float(threshold), "kept": int(kept.sum()), "tp": tp, "fp": fp, "fn": gold - tp,
+                     "precision": float(precision), "recall": float(recall), "f1": float(f1)})
+    return rows
+
+
+def calibration_summary(items: ScoredItems) -> dict[str, dict[str, object]]:
+    """Per kind: the predictions scored, their positive rate, average precision, ECE and reliability
+    bins; ``None`` values where no prediction carries a score (never a made-up number)."""
+    summary = {}
+    for kind in KINDS:
+        scores, correct = items.scores[kind], items.correct[kind]
+        summary[kind] = {"scored": len(scores), "unscored": items.unscored[kind],
+                         "positive_rate": float(correct.mean()) if len(scores) else None,
+                         "average_precision": average_precision(scores, correct) if len(scores) else None,
+                         "ece": expected_calibration_error(scores, correct),
+                         "reliability": reliability(scores, correct) if len(scores) else []}
+    return summary
+
+
+def report_confidence(doc: Document) -> float | None:
+    """A report's mean score over its entities and relations; None when it has no scored prediction."""
+    scores = [item.score for item in (*doc.entities, *doc.relations) if item.score is not None]
+    return float(np.mean(scores)) if scores else None
+
+
+def review_order(docs: Iterable[Document]) -> list[str]:
+    """Report ids, the least confident first: reports with no scored prediction (nothing found is worth a
+    look) lead, then by mean score, ties by id."""
+    keyed = [((-1.0 if (c := report_confidence(doc)) is None else c), doc.id) for doc in docs]
+    return [doc_id for _, doc_id in sorted(keyed)]
+
+
+def review_gain(order: list[str], errors: dict[str, int], share: float = 0.25) -> dict[str, float] | None:
+    """Errors (false positives + negatives) per report among the first ``share`` of ``order`` (at least
+    one report), against the expected errors per report of as many reports drawn at random (the mean
+    over all reports). None when no report has an error."""
+    if not order:
+        return None
+    count = max(1, round(share * len(order)))
+    mean = sum(errors.get(doc_id, 0) for doc_id in order) / len(order)
+    if mean == 0:
+        return None
+    chosen = sum(errors.get(doc_id, 0) for doc_id in order[:count]) / count
+    return {"reports": count, "errors_per_report": chosen, "random_errors_per_report": mean, "ratio": chosen / mean}
