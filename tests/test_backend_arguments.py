@@ -76,6 +76,8 @@ def test_vllm_sampling_arguments():
     arguments = sampling_arguments(request(GrammarMode.REPORT), Decoding(max_tokens=128), "guidance")
     assert arguments["max_tokens"] == 128 and arguments["structured_outputs"].grammar.startswith("start:")
     assert sampling_arguments(request(GrammarMode.NONE), Decoding(), "guidance")["structured_outputs"] is None
+    assert arguments["logprobs"] == 0  # the sampled token's log-probability: the entities' confidence
+    assert sampling_arguments(request(GrammarMode.REPORT), Decoding(confidence="none"), "guidance")["logprobs"] is None
 
 
 def test_prompts_that_overflow_are_split_off_and_the_rest_run_in_one_call_in_order():

@@ -78,6 +78,8 @@ def test_offline_engine_with_per_report_grammar(reports, tmp_path, shared_vllm):
     assert manifest["backend"]["backend"] == "vllm" and manifest["backend"]["grammar_backend"] == "guidance"
     assert manifest["backend"]["prefix_caching"] is True
     _assert_grounded_by_construction(manifest, docs)
+    scores = [item.score for doc in docs for item in (*doc.entities, *doc.relations)]  # confidence, allowed tokens
+    assert scores and all(score is not None and 0 < score <= 1 for score in scores)
 
 
 def test_offline_engine_with_xgrammar_in_its_own_process(reports, tmp_path):

@@ -47,6 +47,7 @@ def batch_requests(
     chunk_words: Optional[int] = opts.OPTION_CHUNK_WORDS,
     temperature: Optional[float] = opts.OPTION_TEMPERATURE,
     seed: Optional[int] = opts.OPTION_SEED,
+    confidence: Optional[opts.Confidence] = opts.OPTION_CONFIDENCE,
     fuzzy: Optional[bool] = opts.OPTION_FUZZY,
     grammar_backend: Optional[opts.GrammarBackend] = opts.OPTION_GRAMMAR_BACKEND,
     force: bool = _flag("Replace an existing requests file and its manifest.", "--force", panel=opts.OUTPUT),

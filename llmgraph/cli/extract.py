@@ -50,6 +50,7 @@ def extract(
     chunk_words: Optional[int] = opts.OPTION_CHUNK_WORDS,
     temperature: Optional[float] = opts.OPTION_TEMPERATURE,
     seed: Optional[int] = opts.OPTION_SEED,
+    confidence: Optional[opts.Confidence] = opts.OPTION_CONFIDENCE,
     fuzzy: Optional[bool] = opts.OPTION_FUZZY,
     grammar_backend: Optional[opts.GrammarBackend] = opts.OPTION_GRAMMAR_BACKEND,
     endpoints: Optional[list[str]] = typer.Option(None, "--endpoint", "--url", metavar="URL", help="An OpenAI-compatible server (default http://127.0.0.1:8000/v1); repeat it to spread requests over several, with failover.", rich_help_panel=opts.SERVER),

@@ -66,6 +66,13 @@ OPTION_MAX_TOKENS = typer.Option(None, "--max-tokens", min=1, help="Generation b
 OPTION_MAX_ENTITIES = typer.Option(None, "--max-entities", min=1, help="Bound of the entity list under --grammar json (default: 60).", rich_help_panel=DECODING)
 OPTION_CHUNK_WORDS = typer.Option(None, "--chunk-words", min=0, max=1_000_000, help="Reports longer than this many words are extracted in chunks of whole sentences within a section, generated together and merged (default: 30 words, fewer when a graph of 30 would not fit in --max-tokens; 0: whole reports).", rich_help_panel=DECODING)
 OPTION_TEMPERATURE = typer.Option(None, "--temperature", min=0.0, help="Sampling temperature, 0 for greedy (default: 0).", rich_help_panel=DECODING)
+class Confidence(str, Enum):
+    ALLOWED = "allowed"
+    RAW = "raw"
+    NONE = "none"
+
+
+OPTION_CONFIDENCE = typer.Option(None, "--confidence", help="Which token log-probabilities score each entity and relation (the score key of the output): allowed (renormalised over the tokens the grammar allowed), raw (the model's own before the grammar; --backend transformers only) or none (default: allowed).", rich_help_panel=DECODING)
 OPTION_SEED = typer.Option(None, "--seed", min=0, max=2**32 - 1, help="Sampling seed (default: 0).", rich_help_panel=DECODING)
 OPTION_FUZZY = typer.Option(None, "--fuzzy", metavar="", help="Also ground entity texts by a bounded fuzzy match.", rich_help_panel=DECODING)
 OPTION_GRAMMAR_BACKEND = typer.Option(None, "--grammar-backend", help="vLLM's structured-output backend, of the engine or of the vLLM servers (--backend openai); the grammar's dialect follows it (default: guidance).", rich_help_panel=DECODING)

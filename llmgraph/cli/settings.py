@@ -20,9 +20,9 @@ from llmgraph.systems.base import SystemContext
 from llmgraph.systems.kinds import runnable_kinds, system_kind
 
 LLM_OPTIONS = ("backend", "prompt", "shots", "examples", "exemplars", "labels", "grammar", "max_tokens", "max_entities",
-               "temperature", "seed", "fuzzy", "grammar_backend", "endpoints", "concurrency", "chunk_words")
+               "temperature", "seed", "confidence", "fuzzy", "grammar_backend", "endpoints", "concurrency", "chunk_words")
 FLAGS = {"endpoints": "--endpoint"}  # settings whose flag is not --setting-name
-DECODING_FLAGS = ("temperature", "max_tokens", "seed")  # the keys of the decoding setting
+DECODING_FLAGS = ("temperature", "max_tokens", "seed", "confidence")  # the keys of the decoding setting
 # Flags whose setting (experiment-file key) has another name; --examples is the exemplar pool of --shots.
 FLAG_SETTING = {"endpoints": "url", "examples": "shots", **{key: "decoding" for key in DECODING_FLAGS}}
 FLAGS_OF = {"url": "endpoints"}  # experiment-file key -> flag's parameter, where they differ
@@ -58,7 +58,8 @@ def _system_settings(kind: SystemType, model: str | None, batch_size: int | None
     for key, value in given.items():
         if key != "examples" and key not in DECODING_FLAGS:
             settings[FLAG_SETTING.get(key, key)] = value.value if isinstance(value, Enum) else value
-    decoding = {key: given[key] for key in DECODING_FLAGS if key in given}
+    decoding = {key: given[key].value if isinstance(given[key], Enum) else given[key]
+                for key in DECODING_FLAGS if key in given}
     return settings | ({"decoding": decoding} if decoding else {})
 
 

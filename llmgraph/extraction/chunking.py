@@ -245,8 +245,8 @@ def merge_chunks(doc: Document, pieces: list[tuple[Chunk, Document]]) -> Documen
     entities = []
     for new_id, ((start, end), entity, number) in enumerate(placed, 1):
         ids[(number, entity.id)] = str(new_id)
-        entities.append(Entity(str(new_id), " ".join(tokens[start:end + 1]), entity.label, start, end))
-    relations = [Relation(relation.type, ids[(number, relation.source)], ids[(number, relation.target)])
+        entities.append(Entity(str(new_id), " ".join(tokens[start:end + 1]), entity.label, start, end, entity.score))
+    relations = [Relation(relation.type, ids[(number, relation.source)], ids[(number, relation.target)], relation.score)
                  for number, (_, grounded) in enumerate(pieces) for relation in grounded.relations]
     relations.sort(key=lambda relation: int(relation.source))
     return replace(doc, entities=entities, relations=relations)

@@ -22,6 +22,7 @@ from llmgraph.core.rules import report_problem
 from llmgraph.core.versions import package_versions
 from llmgraph.extraction.backends import Backend, GenerationRequest, create_backend
 from llmgraph.extraction.chunking import Chunk, chunk_counts, merge_chunks, split
+from llmgraph.extraction.confidence import item_scores
 from llmgraph.extraction.config import ExtractionConfig
 from llmgraph.extraction.exemplars import check_exemplar_pool, chunked_pool, read_pool, select_examples
 from llmgraph.extraction.grammar import constraint_for, output_schema
@@ -176,7 +177,10 @@ class Extractor:
             except InputError as error:
                 outcome[id(chunk)] = error.problem
                 continue
-            grounded, stats = ground(chunk.doc, output, self.config.fuzzy)
+            scores = item_scores(generation.text, output, generation.tokens) if generation.tokens else None
+            if generation.tokens and scores is None:
+                run.counts["answers_without_scores"] += 1
+            grounded, stats = ground(chunk.doc, output, self.config.fuzzy, scores)
             run.counts.update(stats.counts)
             outcome[id(chunk)] = grounded
         return outcome

@@ -19,6 +19,7 @@ from jsonschema import Draft202012Validator
 from llmgraph.core.document import Document, Entity, Relation
 from llmgraph.core.errors import InputError
 from llmgraph.core.tokenize import tokenize
+from llmgraph.extraction.confidence import ItemScores
 
 FUZZY_MIN_RATIO = 0.85
 
@@ -93,14 +94,16 @@ def _resolve_target(text: str, source: Entity, entities: list[Entity]) -> Entity
     return None
 
 
-def ground(doc: Document, output: dict[str, Any], fuzzy: bool = False) -> tuple[Document, GroundingStats]:
-    """A copy of ``doc`` holding the model's entities and relations, grounded to its tokens."""
+def ground(doc: Document, output: dict[str, Any], fuzzy: bool = False,
+           scores: ItemScores | None = None) -> tuple[Document, GroundingStats]:
+    """A copy of ``doc`` holding the model's entities and relations, grounded to its tokens (with the
+    ``scores`` of the answer's items when there are any)."""
     stats = GroundingStats()
     tokens = doc.tokens
     taken: set[tuple[int, int]] = set()
     grounded: list[tuple[tuple[int, int], dict[str, Any]]] = []
     after = 0
-    for item in output.get("entities", []):
+    for number, item in enumerate(output.get("entities", [])):
         stats.add("entities_generated")
         span = _locate(item["text"], tokens, taken, after, fuzzy, stats)
         if span is None:
@@ -110,21 +113,23 @@ def ground(doc: Document, output: dict[str, Any], fuzzy: bool = False) -> tuple[
             stats.add("relations_dropped", len(item.get("relations", [])))
             continue
         taken.add(span)
-        grounded.append((span, item))
+        grounded.append((span, item, number))
         after = span[1] + 1
-    grounded.sort(key=lambda pair: pair[0])
-    entities = [Entity(str(number), " ".join(tokens[start:end + 1]), item["label"], start, end)
-                for number, ((start, end), item) in enumerate(grounded, 1)]
+    grounded.sort(key=lambda found: found[0])
+    entities = [Entity(str(new_id), " ".join(tokens[start:end + 1]), item["label"], start, end,
+                       scores.entities[number] if scores else None)
+                for new_id, ((start, end), item, number) in enumerate(grounded, 1)]
     relations: list[Relation] = []
-    for entity, (_, item) in zip(entities, grounded):
-        for kind, target_text in item.get("relations", []):
+    seen: set[tuple[str, str, str]] = set()
+    for entity, (_, item, number) in zip(entities, grounded):
+        for place, (kind, target_text) in enumerate(item.get("relations", [])):
             stats.add("relations_generated")
             target = _resolve_target(target_text, entity, entities)
-            relation = Relation(kind, entity.id, target.id) if target else None
-            if relation is None or relation in relations:
+            if target is None or (kind, entity.id, target.id) in seen:
                 stats.add("relations_dropped")
                 continue
-            relations.append(relation)
+            seen.add((kind, entity.id, target.id))
+            relations.append(Relation(kind, entity.id, target.id, scores.relations[number][place] if scores else None))
     stats.add("entities_kept", len(entities))
     stats.add("relations_kept", len(relations))
     return replace(doc, entities=entities, relations=relations), stats

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 from llmgraph.core.errors import InputError
+from llmgraph.extraction.confidence import ESTIMATORS, TokenLogprobs
 from llmgraph.extraction.grammar import Constraint
+
+CONFIDENCE_ESTIMATORS = (*ESTIMATORS, "none")
 
 
 @dataclass(frozen=True)
@@ -16,6 +20,9 @@ class Decoding:
     temperature: float = 0.0
     max_tokens: int = 1024  # a full graph of a 60-word report is about 650 tokens
     seed: int = 0
+    # Which token log-probabilities score the entities and relations (llmgraph.extraction.confidence):
+    # allowed (renormalised over the tokens the grammar allowed), raw (the model's own; transformers only) or none.
+    confidence: str = "allowed"
 
     def __post_init__(self) -> None:
         """Refuse settings no engine can use, before any model loads."""
@@ -26,6 +33,13 @@ class Decoding:
             raise InputError(f"temperature must be a number of at least 0 (got {self.temperature!r})")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise InputError(f"seed must be a whole number (got {self.seed!r})")
+        if self.confidence not in CONFIDENCE_ESTIMATORS:
+            raise InputError(f"confidence {self.confidence!r}: expected one of {', '.join(CONFIDENCE_ESTIMATORS)}")
+
+    @property
+    def logprobs(self) -> bool:
+        """Whether the backend is asked for token log-probabilities."""
+        return self.confidence != "none"
 
 
 @dataclass(frozen=True)
@@ -47,6 +61,7 @@ class Generation:
     completion_tokens: int = 0
     finish_reason: str = "stop"
     error: str | None = None
+    tokens: TokenLogprobs | None = None  # the answer's tokens and log-probabilities, when the backend returned them
 
 
 
@@ -69,6 +84,20 @@ class Backend(Protocol):
 
     def close(self) -> None:
         ...
+
+
+def token_ends(tokenizer, token_ids: list[int], text: str) -> list[int]:
+    """Where each token of an answer ends in its decoded ``text``: token by token when the pieces add
+    up to the text (the usual case), else prefix by prefix (a character made of several byte tokens
+    ends at its last one)."""
+    pieces = tokenizer.batch_decode([[token] for token in token_ids], skip_special_tokens=True)
+    if "".join(pieces) == text:
+        return list(itertools.accumulate(map(len, pieces)))
+    ends, previous = [], 0
+    for count in range(1, len(token_ids) + 1):
+        previous = max(previous, len(tokenizer.decode(token_ids[:count], skip_special_tokens=True)))
+        ends.append(previous)
+    return ends
 
 
 def context_overflow(tokenizer, request: GenerationRequest, max_tokens: int, max_model_len: int) -> Generation | None:

@@ -14,9 +14,51 @@ from llmgraph.extraction.backends.base import (
     GenerationRequest,
     context_overflow,
     generate_fitting,
+    token_ends,
 )
+from llmgraph.extraction.confidence import TokenLogprobs
 from llmgraph.extraction.grammar import GrammarDialect, GrammarMode
 from llmgraph.extraction.models import DEFAULT_MODEL, context_length, resolve_weights
+
+
+class LogprobRecorder:
+    """Logits processors that record the log-probability of each chosen token: ``before`` the grammar's
+    mask (the model's own, ``raw``) and ``after`` it (renormalised over the allowed tokens, ``allowed``).
+    A step's chosen token is known at the next step (the last of ``input_ids``) or, for the last step,
+    from the output; only one step's distribution is held at a time."""
+
+    def __init__(self) -> None:
+        self.steps: dict[str, list] = {"raw": [], "allowed": []}
+        self.pending: dict[str, Any] = {}
+
+    def record(self, estimator: str, input_ids, scores):  # noqa: ANN001 - torch tensors
+        import torch
+
+        if estimator in self.pending:
+            self.steps[estimator].append(self.pending[estimator].gather(1, input_ids[:, -1:]).squeeze(1))
+        self.pending[estimator] = torch.log_softmax(scores.float(), dim=-1)
+
+    def processor(self, estimator: str):  # noqa: ANN201 - a transformers LogitsProcessor
+        from transformers import LogitsProcessor
+
+        recorder = self
+
+        class Record(LogitsProcessor):
+            def __call__(self, input_ids, scores):  # noqa: ANN001, ANN204
+                recorder.record(estimator, input_ids, scores)
+                return scores
+
+        return Record()
+
+    def finish(self, sequences, prompt_width: int, estimator: str):  # noqa: ANN001, ANN201 - torch tensors
+        """(rows, generated steps) log-probabilities of the chosen tokens for ``estimator``."""
+        import torch
+
+        steps = self.steps[estimator]
+        if estimator in self.pending and prompt_width + len(steps) < sequences.shape[1]:
+            last = sequences[:, prompt_width + len(steps)].unsqueeze(1)
+            steps = [*steps, self.pending[estimator].gather(1, last).squeeze(1)]
+        return torch.stack(steps, dim=1) if steps else torch.zeros((sequences.shape[0], 0))
 
 
 class TransformersBackend:
@@ -72,6 +114,9 @@ class TransformersBackend:
         max_new = max(r.max_tokens or self.decoding.max_tokens for r in requests)
         grammars = [self._compiled(r) for r in requests]
         processors = [LogitsProcessor(grammars)] if all(g is not None for g in grammars) else []
+        recorder = LogprobRecorder() if self.decoding.logprobs else None
+        if recorder is not None:  # the model's own log-probabilities before the grammar, the allowed ones after it
+            processors = [recorder.processor("raw"), *processors, recorder.processor("allowed")]
         sampling = ({"do_sample": True, "temperature": self.decoding.temperature}
                     if self.decoding.temperature > 0 else {"do_sample": False})
         torch.manual_seed(self.decoding.seed)
@@ -79,6 +124,7 @@ class TransformersBackend:
             output = self.lm.generate(**inputs, max_new_tokens=max_new, logits_processor=processors,
                                       pad_token_id=self.tokenizer.pad_token_id, top_p=None, top_k=None, **sampling)
         prompt_width = inputs["input_ids"].shape[1]
+        chosen = recorder.finish(output, prompt_width, self.decoding.confidence) if recorder is not None else None
         generations = []
         for row, request in enumerate(requests):
             new = output[row, prompt_width:].tolist()
@@ -86,10 +132,14 @@ class TransformersBackend:
             finished = stop in new
             tokens = new[:new.index(stop)] if finished else new
             limit = request.max_tokens or self.decoding.max_tokens
+            text = self.tokenizer.decode(tokens[:limit], skip_special_tokens=True)
+            scored = None
+            if chosen is not None:
+                kept = tokens[:limit]
+                scored = TokenLogprobs(token_ends(self.tokenizer, kept, text), chosen[row, :len(kept)].tolist())
             generations.append(Generation(
-                self.tokenizer.decode(tokens[:limit], skip_special_tokens=True),
-                int(inputs["attention_mask"][row].sum()), len(tokens[:limit]),
-                "stop" if finished and len(tokens) <= limit else "length"))
+                text, int(inputs["attention_mask"][row].sum()), len(tokens[:limit]),
+                "stop" if finished and len(tokens) <= limit else "length", tokens=scored))
         return generations
 
     def generate(self, requests: list[GenerationRequest]) -> list[Generation]:

@@ -19,7 +19,9 @@ from llmgraph.extraction.backends.base import (
     GenerationRequest,
     context_overflow,
     generate_fitting,
+    token_ends,
 )
+from llmgraph.extraction.confidence import TokenLogprobs
 from llmgraph.extraction.grammar import DEFAULT_GRAMMAR_BACKEND, GRAMMAR_BACKENDS, structured_outputs
 from llmgraph.extraction.models import DEFAULT_MODEL, context_length, resolve_weights
 
@@ -57,6 +59,9 @@ class VLLMBackend:
                  **engine_options: Any):
         if grammar_backend not in GRAMMAR_BACKENDS:
             raise InputError(f"unknown grammar backend {grammar_backend!r} (expected {' or '.join(GRAMMAR_BACKENDS)})")
+        if decoding.confidence == "raw":
+            raise InputError("confidence raw needs --backend transformers: vLLM masks the logits with the grammar "
+                             "before it computes log-probabilities (use allowed, or none)")
         os.environ.update(cpu_defaults() | logging_defaults())
         with warnings.catch_warnings():
             if not verbose():
@@ -109,8 +114,18 @@ class VLLMBackend:
                                 [self._sampling(request) for request in requests], use_tqdm=False,
                                 lora_request=self.lora_request)
         return [Generation(output.outputs[0].text, len(output.prompt_token_ids or ()),
-                           len(output.outputs[0].token_ids), output.outputs[0].finish_reason or "stop")
+                           len(output.outputs[0].token_ids), output.outputs[0].finish_reason or "stop",
+                           tokens=self._token_logprobs(output.outputs[0]))
                 for output in outputs]
+
+    def _token_logprobs(self, completion) -> TokenLogprobs | None:  # noqa: ANN001 - vllm's CompletionOutput
+        """The sampled tokens' log-probabilities: vLLM applies the grammar's mask to the logits before its
+        sampler, so these are renormalised over the allowed tokens (``allowed``)."""
+        if not self.decoding.logprobs or not completion.logprobs:
+            return None
+        ids = list(completion.token_ids)
+        logprobs = [step[token].logprob for step, token in zip(completion.logprobs, ids)]
+        return TokenLogprobs(token_ends(self.tokenizer, ids, completion.text), logprobs)
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "model": self.model, "model_path": str(self.model_path),
@@ -134,4 +149,5 @@ def sampling_arguments(request: GenerationRequest, decoding: Decoding, grammar_b
     fields = structured_outputs(request.constraint, grammar_backend)
     return {"temperature": decoding.temperature, "seed": decoding.seed,
             "max_tokens": request.max_tokens or decoding.max_tokens,
+            "logprobs": 0 if decoding.logprobs else None,  # 0: the sampled token's only
             "structured_outputs": StructuredOutputsParams(**fields) if fields else None}
