@@ -130,3 +130,33 @@ def test_the_recorder_keeps_both_estimators_one_step_at_a_time():
 def test_bad_confidence_settings_are_refused():
     with pytest.raises(InputError, match="confidence 'votes'"):
         Decoding(confidence="votes")
+
+
+def test_chat_logprobs_of_servers_and_batch_results_line_up():
+    from llmgraph.extraction.backends.batch_api import parse_result
+    from llmgraph.extraction.confidence import chat_token_logprobs
+
+    text = '{"a":"é"}'
+    items = [{"token": '{"a":"', "logprob": -0.1, "bytes": list(b'{"a":"')},
+             {"token": "\\xc3", "logprob": -0.2, "bytes": [0xC3]}, {"token": "\\xa9", "logprob": -0.3, "bytes": [0xA9]},
+             {"token": '"}', "logprob": 0.0, "bytes": list(b'"}')}]
+    tokens = chat_token_logprobs(items, text)  # the token strings do not add up: the bytes do
+    assert tokens.ends == [6, 6, 7, 9] and tokens.logprobs == [-0.1, -0.2, -0.3, 0.0]
+    assert chat_token_logprobs(None, text) is None and chat_token_logprobs(items[:2], text) is None
+    record = {"custom_id": "r1", "response": {"status_code": 200, "body": {
+        "choices": [{"message": {"content": text}, "finish_reason": "stop", "logprobs": {"content": items}}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 4}}}}
+    assert parse_result(record)[1].tokens == tokens
+
+
+def test_servers_are_asked_for_logprobs_and_refuse_raw():
+    from llmgraph.extraction.backends.batch_api import request_line
+    from llmgraph.extraction.backends.base import GenerationRequest
+    from llmgraph.extraction.backends.openai import request_arguments
+    from llmgraph.extraction.grammar import Constraint, GrammarMode
+
+    request = GenerationRequest([{"role": "user", "content": "x"}], Constraint(GrammarMode.NONE))
+    assert request_arguments(request, "m", Decoding(), True)["logprobs"] is True
+    assert "logprobs" not in request_arguments(request, "m", Decoding(confidence="none"), True)
+    with pytest.raises(InputError, match="confidence raw needs --backend transformers"):
+        request_line("r", request, "m", Decoding(confidence="raw"), "vllm")

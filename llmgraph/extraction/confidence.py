@@ -13,6 +13,7 @@ tokens the grammar allowed (``allowed``); transformers can also give the model's
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 import re
 from dataclasses import dataclass
@@ -101,3 +102,30 @@ def _count(value: Any) -> int:
     found: list[Any] = []
     _walk_strings(value, found)
     return len(found)
+
+
+def _field(item: Any, name: str) -> Any:
+    return item.get(name) if isinstance(item, dict) else getattr(item, name, None)
+
+
+def chat_token_logprobs(content: list[Any] | None, text: str) -> TokenLogprobs | None:
+    """The tokens of an OpenAI-style chat answer (``choices[0].logprobs.content``: token, logprob and
+    bytes each, as objects or dicts) lined up with its ``text``; None when the server sent none or they
+    do not add up to the text."""
+    if not content:
+        return None
+    try:
+        pieces = [_field(item, "token") for item in content]
+        logprobs = [float(_field(item, "logprob")) for item in content]
+    except (TypeError, ValueError):
+        return None
+    if all(isinstance(piece, str) for piece in pieces) and "".join(pieces) == text:
+        return TokenLogprobs(list(itertools.accumulate(map(len, pieces))), logprobs)
+    raw = [_field(item, "bytes") for item in content]
+    if not all(isinstance(part, list) for part in raw):
+        return None
+    ends, data = [], b""
+    for part in raw:
+        data += bytes(part)
+        ends.append(len(data.decode("utf-8", errors="ignore")))
+    return TokenLogprobs(ends, logprobs) if data.decode("utf-8", errors="replace") == text else None

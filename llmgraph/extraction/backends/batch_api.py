@@ -24,6 +24,7 @@ from typing import Any, Iterator
 from llmgraph.core.document import Document
 from llmgraph.core.errors import InputError
 from llmgraph.extraction.backends.base import Decoding, Generation, GenerationRequest
+from llmgraph.extraction.confidence import chat_token_logprobs
 from llmgraph.extraction.backends.openai import request_arguments
 from llmgraph.extraction.grammar import DEFAULT_GRAMMAR_BACKEND
 from llmgraph.io import text_files
@@ -38,6 +39,9 @@ def request_line(custom_id: str, request: GenerationRequest, model: str, decodin
     """One line of an OpenAI Batch requests file (pure: tested without a server)."""
     if target not in TARGETS:
         raise InputError(f"unknown batch target {target!r} (expected {' or '.join(TARGETS)})")
+    if decoding.confidence == "raw":
+        raise InputError("confidence raw needs --backend transformers: a batch API returns the log-probabilities of "
+                         "the tokens it sampled, after the grammar's mask (use allowed, or none)")
     if target != "vllm" and request.constraint.mode.per_report:
         raise InputError(f"--grammar {request.constraint.mode.value} needs a vLLM target (vllm run-batch); hosted "
                          "batch APIs take --grammar json")
@@ -134,7 +138,10 @@ def _answer_of(choice: dict[str, Any], usage: Any) -> Generation:
     usage = usage or {}
     if not isinstance(usage, dict):
         raise ValueError(f"usage is {type(usage).__name__}, not an object")
-    return Generation(content, _token_count(usage, "prompt_tokens"), _token_count(usage, "completion_tokens"), finish)
+    logprobs = choice.get("logprobs")
+    tokens = chat_token_logprobs(logprobs.get("content") if isinstance(logprobs, dict) else None, content)
+    return Generation(content, _token_count(usage, "prompt_tokens"), _token_count(usage, "completion_tokens"), finish,
+                      tokens=tokens)
 
 
 def _token_count(usage: dict[str, Any], key: str) -> int:

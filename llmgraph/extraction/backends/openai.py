@@ -24,6 +24,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 from llmgraph.core.defaults import DEFAULT_BATCH_SIZE
 from llmgraph.core.errors import InputError
 from llmgraph.extraction.backends.base import Decoding, Generation, GenerationRequest
+from llmgraph.extraction.confidence import chat_token_logprobs
 from llmgraph.extraction.grammar import DEFAULT_GRAMMAR_BACKEND, GRAMMAR_BACKENDS, GrammarMode, structured_outputs
 
 DEFAULT_URL = "http://127.0.0.1:8000/v1"
@@ -57,6 +58,9 @@ class OpenAIBackend:
 
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise InputError(f"concurrency must be a whole number of at least 1 (got {concurrency!r})")
+        if decoding.confidence == "raw":
+            raise InputError("confidence raw needs --backend transformers: a server returns the log-probabilities "
+                             "of the tokens it sampled, after the grammar's mask (use allowed, or none)")
         if not timeout > 0 or not retry_seconds >= 0:
             raise InputError(f"timeout must be above 0 and retry_seconds at least 0 (got {timeout!r}, {retry_seconds!r})")
         self._openai = openai
@@ -142,8 +146,11 @@ class OpenAIBackend:
             return Generation("", finish_reason="error", error=f"{type(error).__name__}: {str(error)[:200]}")
         choice = response.choices[0]
         usage = response.usage
-        return Generation(choice.message.content or "", usage.prompt_tokens if usage else 0,
-                          usage.completion_tokens if usage else 0, choice.finish_reason or "stop")
+        text = choice.message.content or ""
+        logprobs = getattr(choice, "logprobs", None)
+        return Generation(text, usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0,
+                          choice.finish_reason or "stop",
+                          tokens=chat_token_logprobs(getattr(logprobs, "content", None), text))
 
     async def _all(self, requests: list[GenerationRequest]) -> list[Generation]:
         """All requests on one event loop (clients per loop: their connections belong to it)."""
@@ -188,6 +195,8 @@ def request_arguments(request: GenerationRequest, model: str | None, decoding: D
     ``response_format`` (and cannot take a grammar)."""
     arguments: dict[str, Any] = {"model": model, "messages": request.messages, "temperature": decoding.temperature,
                                  "max_tokens": request.max_tokens or decoding.max_tokens, "seed": decoding.seed}
+    if decoding.logprobs:  # the sampled tokens' log-probabilities: the entities' confidence (where the server gives them)
+        arguments["logprobs"] = True
     constraint = request.constraint
     if vllm_server:
         fields = structured_outputs(constraint, grammar_backend)
