@@ -27,6 +27,7 @@ gold:
   - {name: cxr, path: gold.json, limit: 3}
   - {name: ct, path: ct.jsonl}
 bootstrap: {samples: 200, seed: 1}
+dev_gold: ct
 defaults: {backend: transformers, decoding: {max_tokens: 12}}  # answers cut short: only cost matters here
 systems:
   - {name: zero, prompt: zero-shot, shots: 0, chunk_words: 0}  # whole reports: fewer prompts
@@ -119,6 +120,13 @@ def test_tables_diffs_and_significance(run):
         assert set(row["entities"]) == {"missing", "spurious", "mislabeled"}
     assert "### What kind of errors" in markdown and "| system   | wrong type   |" in markdown
     assert "| down-server |" not in markdown.split("### What kind of errors")[1].split("###")[0]
+    calibration = pd.read_csv(out / "calibration.csv")
+    span = calibration[calibration.system == "span"].set_index(["gold_set", "kind"])
+    assert (span.scored > 0).all() and span.average_precision.between(0, 1).all() and span.ece.between(0, 1).all()
+    assert (span.dev_threshold.notna()).all() and (span.dev_gold_set == "ct").all()
+    zero = calibration[calibration.system == "zero"]  # its answers were cut short: nothing scored, nothing made up
+    assert zero.average_precision.isna().all() and zero.review_gain.isna().all()
+    assert "### Which graphs to trust" in markdown and (out / "plots" / "reliability.png").exists()
     per_report = pd.read_csv(out / "per_report.csv")
     errors = pd.read_csv(out / "errors.csv")
     for (system, gold_set), rows in per_report.groupby(["system", "gold_set"]):  # per report = per set

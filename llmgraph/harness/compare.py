@@ -38,7 +38,8 @@ from llmgraph.harness.experiment import Experiment, SystemSpec, load_experiment
 from llmgraph.harness.gold import human_ceiling, load_gold
 from llmgraph.harness.layout import Layout, folder_name
 from llmgraph.harness.results import write_results
-from llmgraph.harness.rows import per_report_rows, significance_rows
+from llmgraph.harness.calibration import calibration_rows
+from llmgraph.harness.rows import per_report_rows, report_error_counts, significance_rows
 from llmgraph.io.atomic import write_atomic, write_json
 from llmgraph.io.outputs import check_output, paths_in, refuse_inputs_under
 from llmgraph.io.radgraph_reader import read_radgraph
@@ -99,8 +100,9 @@ class Harness:
         finally:
             self.context.pool.close()
         diffs, per_report, errors = per_report_rows(experiment, gold, outcomes)
+        calibration = calibration_rows(gold, outcomes, report_error_counts(per_report), experiment.dev_gold)
         return Comparison(experiment, self.out_dir, gold, outcomes, significance_rows(experiment, gold, outcomes),
-                          diffs, per_report, errors)
+                          diffs, per_report, errors, calibration)
 
     @staticmethod
     def _check_folders(specs: list[SystemSpec]) -> None:

@@ -40,6 +40,7 @@ class Comparison:
     diffs: list[dict[str, Any]]
     per_report: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)  # errors.csv: the error classes per system and gold set
+    calibration: list[dict[str, Any]] = field(default_factory=list)  # calibration.csv: how far each system's scores hold
 
     @property
     def systems(self) -> list[str]:

@@ -76,6 +76,7 @@ class Experiment:
     bootstrap: dict[str, Any] = field(default_factory=lambda: dict(BOOTSTRAP))
     rewards: str = DEFAULT_REWARDS  # the F1RadGraph version (llmgraph.evaluation.rewards.REWARD_VERSIONS)
     significance: str = "bootstrap"  # the paired test between systems: bootstrap or randomization
+    dev_gold: str | None = None  # the gold set each system's score threshold is chosen on (calibration)
 
 
 def _quote(value: Any) -> str:
@@ -437,6 +438,8 @@ def load_experiment(path: str | Path) -> Experiment:
         systems = [_system(system, defaults, base) for system in raws]
         _check_unique_names(systems)
         gold = _gold_sets(raw["gold"], base)
+        if raw.get("dev_gold") is not None and raw["dev_gold"] not in {g.name for g in gold}:
+            raise InputError(f"dev_gold {_quote(raw['dev_gold'])}: not the name of a gold set of this experiment")
     except InputError as error:
         raise error.at(path) from None
     bootstrap = BOOTSTRAP | raw.get("bootstrap", {})
@@ -445,4 +448,4 @@ def load_experiment(path: str | Path) -> Experiment:
                       base / examples if examples else None,
                       None if raw.get("examples_labeler") is None else str(raw["examples_labeler"]),
                       raw.get("label_set"), bootstrap, raw.get("rewards", DEFAULT_REWARDS),
-                      raw.get("significance", "bootstrap"))
+                      raw.get("significance", "bootstrap"), raw.get("dev_gold"))

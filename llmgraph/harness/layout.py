@@ -13,8 +13,9 @@ GOLD, SYSTEMS, PLOTS, VIEWER = "gold", "systems", "plots", "viewer"
 OUTPUT_FOLDERS = (GOLD, SYSTEMS, SPAN_MODELS, LLM_MODELS, PLOTS, VIEWER)
 RESULTS_CSV, RESULTS_MD, SIGNIFICANCE_CSV = "results.csv", "results.md", "significance.csv"
 DIFFS_JSONL, PER_REPORT_CSV, FAILURES_JSON = "diffs.jsonl", "per_report.csv", "failures.json"
-ERRORS_CSV = "errors.csv"
-OUTPUT_FILES = (RESULTS_CSV, RESULTS_MD, SIGNIFICANCE_CSV, DIFFS_JSONL, PER_REPORT_CSV, ERRORS_CSV, FAILURES_JSON)
+ERRORS_CSV, CALIBRATION_CSV = "errors.csv", "calibration.csv"
+OUTPUT_FILES = (RESULTS_CSV, RESULTS_MD, SIGNIFICANCE_CSV, DIFFS_JSONL, PER_REPORT_CSV, ERRORS_CSV, CALIBRATION_CSV,
+                FAILURES_JSON)
 
 
 def folder_name(system: str) -> str:

@@ -141,15 +141,40 @@ def cost_figure(frame: pd.DataFrame) -> Figure | None:
     return figure
 
 
-def write_plots(frame: pd.DataFrame, folder: Path) -> list[Path]:
-    """``f1``, ``per_label_f1`` and ``cost_quality`` as .png and .svg in ``folder`` (a figure without data is left out).
-    Reference rows (``frame.reference``) are named ``NAME (reference)``."""
+def reliability_figure(calibration: list[dict]) -> Figure | None:
+    """Reliability diagram: per gold set and kind, each scored system's share right against its mean
+    score per bin (the diagonal is perfect calibration); systems without scores are left out."""
+    rows = [row for row in calibration if row.get("reliability")]
+    if not rows:
+        return None
+    panels = list(dict.fromkeys((row["gold_set"], row["kind"]) for row in rows))
+    figure = Figure(figsize=(3.6 * len(panels), 3.8), layout="constrained")
+    axes = figure.subplots(1, len(panels), squeeze=False)[0]
+    systems = list(dict.fromkeys(row["system"] for row in rows))
+    for axis, (gold_set, kind) in zip(axes, panels):
+        axis.plot([0, 1], [0, 1], color="#999999", linestyle=":", linewidth=1)
+        for row in (r for r in rows if (r["gold_set"], r["kind"]) == (gold_set, kind)):
+            bins = [b for b in row["reliability"] if b["n"]]
+            index = systems.index(row["system"])
+            axis.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], marker=MARKERS[index % len(MARKERS)],
+                      color=OKABE_ITO[index % len(OKABE_ITO)], label=f"{row['system']} (ECE {row['ece']:.2f})")
+        axis.set(xlim=(0, 1), ylim=(0, 1), xlabel="mean score in bin", ylabel="share right",
+                 title=f"{gold_set}: {kind}")
+        axis.legend(fontsize=7, loc="upper left")
+    return figure
+
+
+def write_plots(frame: pd.DataFrame, folder: Path, calibration: list[dict] | None = None) -> list[Path]:
+    """``f1``, ``per_label_f1``, ``cost_quality`` and ``reliability`` as .png and .svg in ``folder`` (a figure
+    without data is left out). Reference rows (``frame.reference``) are named ``NAME (reference)``."""
     written = []
     if "reference" in frame and frame.reference.any():
         marked = frame.reference.fillna(False).astype(bool)
         frame = frame.assign(system=frame.system.where(~marked, frame.system + " (reference)"))
-    for name, make in (("f1", f1_figure), ("per_label_f1", per_label_figure), ("cost_quality", cost_figure)):
-        figure = make(frame)
+    makers = (("f1", lambda: f1_figure(frame)), ("per_label_f1", lambda: per_label_figure(frame)),
+              ("cost_quality", lambda: cost_figure(frame)), ("reliability", lambda: reliability_figure(calibration or [])))
+    for name, make in makers:
+        figure = make()
         if figure is None:
             continue
         for suffix in (".png", ".svg"):

@@ -16,6 +16,7 @@ from llmgraph.evaluation.scores import HEADLINE
 from llmgraph.evaluation.taxonomy import ERRORS
 from llmgraph.harness.comparison import Comparison, Outcome
 from llmgraph.harness.layout import (
+    CALIBRATION_CSV,
     DIFFS_JSONL,
     ERRORS_CSV,
     FAILURES_JSON,
@@ -36,6 +37,9 @@ SCORE_METRICS = (*HEADLINE, "entity_precision", "entity_recall", "relation_preci
 PER_REPORT_COLUMNS = ["system", "gold_set", "reference", "id", "modality", "tokens", "gold_entities", "gold_relations",
                       "entity_precision", "entity_recall", "entity_f1", "relation_precision", "relation_recall",
                       "relation_f1", "rg_e", "rg_er", "rg_er_bar", *ERROR_COLUMNS, "rewards", "error"]
+CALIBRATION_COLUMNS = ["system", "gold_set", "kind", "scored", "unscored", "positive_rate", "average_precision", "ece",
+                       "review_reports", "review_errors_per_report", "random_errors_per_report", "review_gain",
+                       "dev_gold_set", "dev_threshold", "f1_at_dev_threshold"]
 ERRORS_COLUMNS = ["system", "gold_set", "reference", "modality", "kind", "error", "label", "fp", "fn"]
 
 
@@ -211,6 +215,30 @@ def _error_table(errors: pd.DataFrame, gold_set: str, systems: list[str], kind: 
     return pd.DataFrame(rows)
 
 
+def _calibration_table(rows: list[dict[str, Any]], gold_set: str) -> pd.DataFrame:
+    """Per system: entity and relation average precision (with chance, the positive rate) and calibration
+    error, the review gain, and F1 at the dev threshold when there is one; n/a without scores."""
+    table: dict[str, dict[str, str]] = {}
+    for row in rows:
+        if row["gold_set"] != gold_set:
+            continue
+        cells = table.setdefault(row["system"], {"system": row["system"]})
+        kind = row["kind"]
+        if row["average_precision"] is None:
+            cells[f"{kind} AP (chance)"] = cells[f"{kind} ECE"] = "n/a"
+        else:
+            cells[f"{kind} AP (chance)"] = f"{row['average_precision']:.3f} ({row['positive_rate']:.3f})"
+            cells[f"{kind} ECE"] = f"{row['ece']:.3f}"
+        gain = row["review_gain"]
+        cells["errors/report: least confident 25% vs all"] = ("n/a" if gain is None else
+                                                              f"{row['review_errors_per_report']:.1f} vs "
+                                                              f"{row['random_errors_per_report']:.1f} ({gain:.2f}x)")
+        if row["dev_threshold"] is not None:
+            cells["dev threshold"] = f"{row['dev_threshold']:.2f}"
+            cells[f"{kind} F1 at it"] = f"{row['f1_at_dev_threshold']:.3f}"
+    return pd.DataFrame(list(table.values())).fillna("n/a")
+
+
 def markdown_report(comparison: Comparison, frame: pd.DataFrame) -> str:
     """``results.md``: per gold set, systems x metrics overall and per modality, cost, labels, tests."""
     experiment = comparison.experiment
@@ -248,6 +276,11 @@ def markdown_report(comparison: Comparison, frame: pd.DataFrame) -> str:
                   "twice here, as in micro-F1 (README, Error taxonomy).", "",
                   _markdown(_error_table(errors, gold_set, scored, "entity")), "",
                   _markdown(_error_table(errors, gold_set, scored, "relation")), "",
+                  "### Which graphs to trust (calibration.csv)", "",
+                  "Average precision ranks each system's predictions by its confidence (chance: the share that is "
+                  "right); ECE is the expected calibration error over 10 bins (plots/reliability); the least "
+                  "confident quarter of the reports against the mean of all (README, Confidence).", "",
+                  _markdown(_calibration_table(comparison.calibration, gold_set)), "",
                   "### Is the difference significant?", "",
                   _markdown(_significance_table(comparison.significance, gold_set, samples, significance_level(confidence))), ""]
     failed = [o for o in comparison.outcomes if o.error]
@@ -272,9 +305,11 @@ def write_results(comparison: Comparison) -> pd.DataFrame:
                  "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in comparison.diffs))
     write_atomic(layout.table(PER_REPORT_CSV),
                  pd.DataFrame(comparison.per_report, columns=PER_REPORT_COLUMNS).to_csv(index=False))
+    write_atomic(layout.table(CALIBRATION_CSV),
+                 pd.DataFrame(comparison.calibration, columns=CALIBRATION_COLUMNS).to_csv(index=False))
     write_atomic(layout.table(ERRORS_CSV), pd.DataFrame(comparison.errors, columns=ERRORS_COLUMNS).to_csv(index=False))
     failures = {f"{o.system}/{o.gold_set}": o.error for o in comparison.outcomes if o.error}
     write_json(layout.table(FAILURES_JSON), failures)
-    write_plots(frame, layout.plots)
+    write_plots(frame, layout.plots, comparison.calibration)
     write_comparison_viewers(comparison)
     return frame

@@ -92,3 +92,11 @@ def per_report_rows(experiment: Experiment, gold: dict[str, list[Document]], out
                            "rewards": experiment.rewards, "error": error})
         errors += error_rows(outcome, totals)
     return diffs, scores, errors
+
+
+def report_error_counts(per_report: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, int]]:
+    """(system, gold set) -> report id -> its errors (false positives + negatives of every class)."""
+    counts: dict[tuple[str, str], dict[str, int]] = {}
+    for row in per_report:
+        counts.setdefault((row["system"], row["gold_set"]), {})[row["id"]] = sum(row[column] for column in ERROR_COLUMNS)
+    return counts
