@@ -78,6 +78,7 @@ def test_vllm_sampling_arguments():
     assert sampling_arguments(request(GrammarMode.NONE), Decoding(), "guidance")["structured_outputs"] is None
     assert arguments["logprobs"] == 0  # the sampled token's log-probability: the entities' confidence
     assert sampling_arguments(request(GrammarMode.REPORT), Decoding(confidence="none"), "guidance")["logprobs"] is None
+    assert sampling_arguments(request(GrammarMode.REPORT), Decoding(confidence="raw"), "guidance")["logprobs"] is None
 
 
 def test_prompts_that_overflow_are_split_off_and_the_rest_run_in_one_call_in_order():

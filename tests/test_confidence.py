@@ -158,5 +158,5 @@ def test_servers_are_asked_for_logprobs_and_refuse_raw():
     request = GenerationRequest([{"role": "user", "content": "x"}], Constraint(GrammarMode.NONE))
     assert request_arguments(request, "m", Decoding(), True)["logprobs"] is True
     assert "logprobs" not in request_arguments(request, "m", Decoding(confidence="none"), True)
-    with pytest.raises(InputError, match="confidence raw needs --backend transformers"):
+    with pytest.raises(InputError, match="confidence raw needs --backend transformers or vllm"):
         request_line("r", request, "m", Decoding(confidence="raw"), "vllm")

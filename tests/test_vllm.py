@@ -82,6 +82,19 @@ def test_offline_engine_with_per_report_grammar(reports, tmp_path, shared_vllm):
     assert scores and all(score is not None and 0 < score <= 1 for score in scores)
 
 
+def test_raw_confidence_reads_the_answers_again_and_never_exceeds_the_allowed_one(reports, tmp_path, shared_vllm):
+    """The same greedy graphs under both estimators; renormalising over the allowed tokens can only raise a
+    token's probability, so every raw score is at most its allowed score."""
+    _, allowed = _extract(reports, tmp_path / "allowed.json", "--backend", "vllm", in_process=True)
+    _, raw = _extract(reports, tmp_path / "raw.json", "--backend", "vllm", "--confidence", "raw", in_process=True)
+    strip = lambda docs: [[(e.span, e.label) for e in d.entities] for d in docs]  # noqa: E731
+    assert strip(raw) == strip(allowed) and any(d.entities for d in raw)
+    for a, r in zip(allowed, raw):
+        for x, y in zip((*a.entities, *a.relations), (*r.entities, *r.relations)):
+            assert 0 < y.score <= x.score + 1e-6
+    assert any(y.score < x.score - 1e-3 for a, r in zip(allowed, raw) for x, y in zip(a.entities, r.entities))
+
+
 def test_offline_engine_with_xgrammar_in_its_own_process(reports, tmp_path):
     """Another grammar backend is another engine: built by the command in a real process, whose stdout must
     carry llmgraph's tables only."""

@@ -72,7 +72,7 @@ class Confidence(str, Enum):
     NONE = "none"
 
 
-OPTION_CONFIDENCE = typer.Option(None, "--confidence", help="Which token log-probabilities score each entity and relation (the score key of the output): allowed (renormalised over the tokens the grammar allowed), raw (the model's own before the grammar; --backend transformers only) or none (default: allowed).", rich_help_panel=DECODING)
+OPTION_CONFIDENCE = typer.Option(None, "--confidence", help="Which token log-probabilities score each entity and relation (the score key of the output): allowed (renormalised over the tokens the grammar allowed), raw (the model's own before the grammar; transformers and the vLLM engine, not servers) or none (default: allowed).", rich_help_panel=DECODING)
 OPTION_SEED = typer.Option(None, "--seed", min=0, max=2**32 - 1, help="Sampling seed (default: 0).", rich_help_panel=DECODING)
 OPTION_FUZZY = typer.Option(None, "--fuzzy", metavar="", help="Also ground entity texts by a bounded fuzzy match.", rich_help_panel=DECODING)
 OPTION_GRAMMAR_BACKEND = typer.Option(None, "--grammar-backend", help="vLLM's structured-output backend, of the engine or of the vLLM servers (--backend openai); the grammar's dialect follows it (default: guidance).", rich_help_panel=DECODING)

@@ -21,7 +21,7 @@ class Decoding:
     max_tokens: int = 1024  # a full graph of a 60-word report is about 650 tokens
     seed: int = 0
     # Which token log-probabilities score the entities and relations (llmgraph.extraction.confidence):
-    # allowed (renormalised over the tokens the grammar allowed), raw (the model's own; transformers only) or none.
+    # allowed (renormalised over the tokens the grammar allowed), raw (the model's own, before the grammar) or none.
     confidence: str = "allowed"
 
     def __post_init__(self) -> None:

@@ -40,7 +40,7 @@ def request_line(custom_id: str, request: GenerationRequest, model: str, decodin
     if target not in TARGETS:
         raise InputError(f"unknown batch target {target!r} (expected {' or '.join(TARGETS)})")
     if decoding.confidence == "raw":
-        raise InputError("confidence raw needs --backend transformers: a batch API returns the log-probabilities of "
+        raise InputError("confidence raw needs --backend transformers or vllm: a batch API returns the log-probabilities of "
                          "the tokens it sampled, after the grammar's mask (use allowed, or none)")
     if target != "vllm" and request.constraint.mode.per_report:
         raise InputError(f"--grammar {request.constraint.mode.value} needs a vLLM target (vllm run-batch); hosted "

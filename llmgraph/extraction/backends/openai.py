@@ -59,7 +59,7 @@ class OpenAIBackend:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise InputError(f"concurrency must be a whole number of at least 1 (got {concurrency!r})")
         if decoding.confidence == "raw":
-            raise InputError("confidence raw needs --backend transformers: a server returns the log-probabilities "
+            raise InputError("confidence raw needs --backend transformers or vllm: a server returns the log-probabilities "
                              "of the tokens it sampled, after the grammar's mask (use allowed, or none)")
         if not timeout > 0 or not retry_seconds >= 0:
             raise InputError(f"timeout must be above 0 and retry_seconds at least 0 (got {timeout!r}, {retry_seconds!r})")

@@ -59,9 +59,6 @@ class VLLMBackend:
                  **engine_options: Any):
         if grammar_backend not in GRAMMAR_BACKENDS:
             raise InputError(f"unknown grammar backend {grammar_backend!r} (expected {' or '.join(GRAMMAR_BACKENDS)})")
-        if decoding.confidence == "raw":
-            raise InputError("confidence raw needs --backend transformers: vLLM masks the logits with the grammar "
-                             "before it computes log-probabilities (use allowed, or none)")
         os.environ.update(cpu_defaults() | logging_defaults())
         with warnings.catch_warnings():
             if not verbose():
@@ -113,19 +110,41 @@ class VLLMBackend:
         outputs = self.llm.chat([request.messages for request in requests],
                                 [self._sampling(request) for request in requests], use_tqdm=False,
                                 lora_request=self.lora_request)
+        raw = self._raw_logprobs(outputs) if self.decoding.confidence == "raw" else None
         return [Generation(output.outputs[0].text, len(output.prompt_token_ids or ()),
                            len(output.outputs[0].token_ids), output.outputs[0].finish_reason or "stop",
-                           tokens=self._token_logprobs(output.outputs[0]))
-                for output in outputs]
+                           tokens=self._token_logprobs(output.outputs[0], raw[index] if raw else None))
+                for index, output in enumerate(outputs)]
 
-    def _token_logprobs(self, completion) -> TokenLogprobs | None:  # noqa: ANN001 - vllm's CompletionOutput
-        """The sampled tokens' log-probabilities: vLLM applies the grammar's mask to the logits before its
-        sampler, so these are renormalised over the allowed tokens (``allowed``)."""
-        if not self.decoding.logprobs or not completion.logprobs:
-            return None
+    def _token_logprobs(self, completion, raw: list[float] | None) -> TokenLogprobs | None:  # noqa: ANN001
+        """The answer's tokens with their log-probabilities. vLLM applies the grammar's mask to the logits
+        before its sampler, so those it returns are renormalised over the allowed tokens (``allowed``);
+        ``raw`` ones come from a scoring pass (``_raw_logprobs``)."""
         ids = list(completion.token_ids)
-        logprobs = [step[token].logprob for step, token in zip(completion.logprobs, ids)]
+        if raw is not None:
+            logprobs = raw
+        elif self.decoding.logprobs and completion.logprobs:
+            logprobs = [step[token].logprob for step, token in zip(completion.logprobs, ids)]
+        else:
+            return None
         return TokenLogprobs(token_ends(self.tokenizer, ids, completion.text), logprobs)
+
+    def _raw_logprobs(self, outputs) -> list[list[float]]:  # noqa: ANN001 - vllm's RequestOutputs
+        """The model's own log-probability of every answer token, before any grammar: the prompt and the
+        answer are read again as one prompt (``prompt_logprobs``, one prefill each, no generation)."""
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        prompts = [TokensPrompt(prompt_token_ids=[*output.prompt_token_ids, *output.outputs[0].token_ids])
+                   for output in outputs]
+        scored = self.llm.generate(prompts, SamplingParams(max_tokens=1, prompt_logprobs=0, temperature=0),
+                                   use_tqdm=False, lora_request=self.lora_request)
+        raw = []
+        for output, again in zip(outputs, scored):
+            answer = list(output.outputs[0].token_ids)
+            steps = (again.prompt_logprobs or [])[len(output.prompt_token_ids):]
+            raw.append([step[token].logprob for step, token in zip(steps, answer)])
+        return raw
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "model": self.model, "model_path": str(self.model_path),
@@ -149,5 +168,5 @@ def sampling_arguments(request: GenerationRequest, decoding: Decoding, grammar_b
     fields = structured_outputs(request.constraint, grammar_backend)
     return {"temperature": decoding.temperature, "seed": decoding.seed,
             "max_tokens": request.max_tokens or decoding.max_tokens,
-            "logprobs": 0 if decoding.logprobs else None,  # 0: the sampled token's only
+            "logprobs": 0 if decoding.confidence == "allowed" else None,  # 0: the sampled token's only
             "structured_outputs": StructuredOutputsParams(**fields) if fields else None}
