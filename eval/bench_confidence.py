@@ -1,0 +1,123 @@
+"""Which graphs to trust: the calibration of llmgraph's confidence scores, and what they cost.
+
+    python eval/bench_confidence.py --llm-model DIR [--span-model DIR] [--out eval/results/NAME]
+
+For a fine-tuned LLM (a ``train-llm`` folder, run on the vLLM engine, loaded once) and optionally a span
+baseline, on the sample and the long gold: each system's graphs are scored against the gold and its
+confidence measured as ``compare`` does (``llmgraph.evaluation.calibration``): entity and relation average
+precision against chance (the share of predictions that are right), expected calibration error, and
+the errors per report of the least confident 25% of the reports against all. The LLM runs three times on
+the same engine with greedy decoding (the same graphs): ``--confidence none`` (the baseline wall
+time), ``allowed`` (vLLM's own log-probabilities, after the grammar's mask) and ``raw`` (the model's own,
+one extra prefill per answer); the wall-time ratios to ``none`` are measured side by side in this run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import platform
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+
+from llmgraph.core.resources import resource
+from llmgraph.evaluation.calibration import calibration_summary, review_gain, review_order, scored_items
+from llmgraph.evaluation.items import document_items
+from llmgraph.evaluation.scoring import evaluate
+from llmgraph.evaluation.taxonomy import report_errors
+from llmgraph.extraction.backends import Decoding, create_backend
+from llmgraph.extraction.config import ExtractionConfig
+from llmgraph.extraction.extractor import Extractor
+from llmgraph.io.radgraph_reader import read_radgraph
+
+GOLD = {"sample": "eval/data/sample_gold.json", "long": "eval/data/long_gold.json"}
+ESTIMATORS = ("none", "allowed", "raw")
+
+
+def measures(gold, predicted) -> dict:
+    """Micro-F1, calibration and review gain of one system's graphs on one gold set."""
+    by_id = {doc.id: doc for doc in predicted}
+    pairs = [(doc, by_id.get(doc.id, replace(doc, entities=[], relations=[]))) for doc in gold]
+    summary = calibration_summary(scored_items(pairs))
+    errors = {g.id: sum(report_errors(document_items(g), document_items(p)).values()) for g, p in pairs}
+    gain = review_gain(review_order(p for _, p in pairs), errors)
+    scores = evaluate(gold, predicted, samples=0)
+    row = {"entity_f1": scores["entity_f1"], "relation_f1": scores["relation_f1"],
+           "review_gain": gain["ratio"] if gain else None,
+           "review_errors_per_report": gain["errors_per_report"] if gain else None,
+           "random_errors_per_report": gain["random_errors_per_report"] if gain else None}
+    for kind in ("entity", "relation"):
+        for key in ("scored", "positive_rate", "average_precision", "ece"):
+            row[f"{kind}_{key}"] = summary[kind][key]
+    return row
+
+
+def run_llm(model: str, gold_sets: dict) -> list[dict]:
+    backend = create_backend("vllm", model, Decoding())
+    rows = []
+    try:
+        for estimator in ESTIMATORS:
+            view = copy.copy(backend)
+            view.decoding, view.close = Decoding(confidence=estimator), lambda: None
+            config = ExtractionConfig(backend="vllm", model=model, decoding=view.decoding)
+            extractor = Extractor(config, [], view)
+            for name, gold in gold_sets.items():
+                docs = [replace(doc, entities=[], relations=[]) for doc in gold]
+                started = time.perf_counter()
+                run = extractor.run(docs)
+                wall = time.perf_counter() - started
+                row = {"system": "fine-tuned LLM", "estimator": estimator, "gold_set": name, "wall_seconds": wall,
+                       "reports_failed": len(run.errors), **measures(gold, list(run))}
+                print(json.dumps(row), flush=True)
+                rows.append(row)
+    finally:
+        backend.close()
+    return rows
+
+
+def run_span(model: str, gold_sets: dict) -> list[dict]:
+    from llmgraph.training.span.predict import SpanPredictor
+
+    predictor = SpanPredictor.load(model)
+    rows = []
+    for name, gold in gold_sets.items():
+        started = time.perf_counter()
+        predicted = predictor.predict([replace(doc, entities=[], relations=[]) for doc in gold])
+        row = {"system": "span baseline", "estimator": "tagger x classifier", "gold_set": name,
+               "wall_seconds": time.perf_counter() - started, "reports_failed": 0, **measures(gold, predicted)}
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--llm-model", required=True)
+    parser.add_argument("--span-model")
+    parser.add_argument("--out", default="eval/results/bench_confidence")
+    args = parser.parse_args()
+    gold_sets = {name: read_radgraph(resource(path)) for name, path in GOLD.items()}
+    rows = run_llm(args.llm_model, gold_sets)
+    if args.span_model:
+        rows += run_span(args.span_model, gold_sets)
+    frame = pd.DataFrame(rows)
+    for name in gold_sets:  # the cost of each estimator against none, in this run
+        base = frame[(frame.gold_set == name) & (frame.estimator == "none")].wall_seconds
+        if len(base):
+            chosen = (frame.gold_set == name) & frame.estimator.isin(ESTIMATORS)
+            frame.loc[chosen, "wall_vs_none"] = frame.loc[chosen, "wall_seconds"] / float(base.iloc[0])
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out.with_suffix(".csv"), index=False)
+    meta = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}",
+            "llm_model": args.llm_model, "span_model": args.span_model, "rows": rows}
+    out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    print(frame.to_markdown(index=False, floatfmt=".3f"))
+
+
+if __name__ == "__main__":
+    main()
