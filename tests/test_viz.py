@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,10 +17,13 @@ from llmgraph.core.document import Document, Entity, Relation, document_from_rep
 from llmgraph.core.labels import LabelSet
 from llmgraph.core.resources import sample_gold_path
 from llmgraph.evaluation.diff import document_diff
+from llmgraph.evaluation.items import document_items
+from llmgraph.evaluation.taxonomy import ERRORS, entity_error, relation_error
 from llmgraph.io.radgraph_reader import read_radgraph
 from llmgraph.io.radgraph_writer import write_radgraph
 from llmgraph.io.synth import synth_documents
 from llmgraph.viz import build_payload, write_viewer
+from llmgraph.viz.viewer import STATUSES
 
 try:  # the browser tests (marked ``browser``, by their ``page`` fixture) need playwright; the others do not
     from playwright.sync_api import expect, sync_playwright
@@ -119,8 +123,33 @@ def source_slice(doc: Document, start: int, end: int) -> str:
     return doc.source_text[doc.token_offsets[start][0]:doc.token_offsets[end][1]]
 
 
+def mark_errors(gold: Document, pred: Document) -> Counter:
+    """The (kind, error class) of every mark the viewer should give one, from the taxonomy: each false
+    positive's (a predicted item not in gold), and the false negative's of each gold item shown as
+    missing by document_diff (a mislabeled entity or relation is one mark: the prediction's)."""
+    gold_items, pred_items = document_items(gold), document_items(pred)
+    diff = document_diff(gold, pred)
+    missing = {(row["start_ix"], row["end_ix"]) for row in diff["entities"]["missing"]}
+    lost = {(tuple(row["source_ix"]), tuple(row["target_ix"]), row["type"]) for row in diff["relations"]["missing"]}
+    errors = Counter(("entity", entity_error(item, gold_items.entities, "spurious"))
+                     for item in pred_items.entities - gold_items.entities)
+    errors.update(("entity", entity_error(item, pred_items.entities, "missed"))
+                  for item in gold_items.entities if item[:2] in missing)
+    errors.update(("relation", relation_error(relation, gold_items.relations, gold_items.entities, False))
+                  for relation in pred_items.relations - gold_items.relations)
+    errors.update(("relation", relation_error(relation, pred_items.relations, pred_items.entities, True))
+                  for relation in gold_items.relations if (relation[0][:2], relation[1][:2], relation[2]) in lost)
+    return errors
+
+
+def css_class(error: str) -> str:
+    """The CSS class the viewer draws an error class with."""
+    return "x-" + error.replace(" ", "-")
+
+
 def check_report(shown: dict, gold: Document, pred: Document) -> None:
-    """The DOM of one report against document_diff: marks, their labels and texts, relation items, counts."""
+    """The DOM of one report against document_diff and the taxonomy: marks, their labels, texts and error
+    classes, relation items, counts."""
     diff = document_diff(gold, pred)
     statuses = {"correct": diff["correct"]["entities"], "missing": len(diff["entities"]["missing"]),
                 "spurious": len(diff["entities"]["spurious"]), "wrong": len(diff["entities"]["mislabeled"])}
@@ -135,8 +164,15 @@ def check_report(shown: dict, gold: Document, pred: Document) -> None:
     predicted = {(source_slice(pred, e.start_ix, e.end_ix), e.label) for e in pred.entities}
     missing = {(source_slice(gold, row["start_ix"], row["end_ix"]), row["label"]) for row in diff["entities"]["missing"]}
     assert {(mark["text"], mark["label"]) for mark in shown["marks"]} == predicted | missing
+    gold_entities = document_items(gold).entities
     assert sorted(mark["title"] for mark in shown["marks"] if "wrong" in mark["classes"].split()) == sorted(
-        f"gold: {row['gold_label']}, predicted: {row['label']}" for row in diff["entities"]["mislabeled"])
+        f"gold: {row['gold_label']}, predicted: {row['label']}\nerror class: "
+        + entity_error((row["start_ix"], row["end_ix"], row["label"]), gold_entities, "spurious")
+        for row in diff["entities"]["mislabeled"])
+    drawn = Counter(("entity", word) for mark in shown["marks"] for word in mark["classes"].split()
+                    if word.startswith("x-"))
+    drawn.update(("relation", word) for item in shown["relations"] for word in item.split() if word.startswith("x-"))
+    assert drawn == Counter({(kind, css_class(error)): n for (kind, error), n in mark_errors(gold, pred).items()})
 
 
 def test_every_report_shows_exactly_the_diff(page, sample_viewer):
@@ -211,6 +247,30 @@ def test_filters_search_and_jump(page, sample_viewer):
     assert page.evaluate(SNAPSHOT)["id"] == MATCHED[19].id
 
 
+def test_error_classes_legend_and_filter(page, sample_viewer):
+    page.goto(sample_viewer.as_uri())
+    errors = [mark_errors(gold, pred) for gold, pred in zip(MATCHED, PRED)]
+    total = sum(errors, Counter())
+    legend = page.evaluate("""() => Object.fromEntries([...document.querySelectorAll("#legend .errors [data-error]")]
+                                                      .map((key) => [key.dataset.error, key.textContent]))""")
+    assert legend == {f"{kind[0]}:{k}": f"{error} ({total[(kind, error)]})"
+                      for kind, classes in ERRORS.items() for k, error in enumerate(classes)}
+    assert {kind for kind, _ in total} == {"entity", "relation"}
+
+    wanted = ("relation", "wrong relation type")
+    hits = [k for k, found in enumerate(errors) if found[wanted]]
+    assert 0 < len(hits) < len(MATCHED)
+    page.select_option("#error-filter", label=f"wrong relation type ({len(hits)})")
+    for number, k in enumerate(hits, 1):
+        assert page.locator("#position").inner_text() == f"Report {number} of {len(hits)} (filtered from 26)"
+        assert page.evaluate(SNAPSHOT)["id"] == MATCHED[k].id
+        assert page.locator(f"li.rel.{css_class(wanted[1])}").count() == errors[k][wanted]
+        if number < len(hits):
+            page.click("#next")
+    page.select_option("#error-filter", "")  # the report on screen stays
+    assert page.locator("#position").inner_text() == f"Report {hits[-1] + 1} of {len(MATCHED)}"
+
+
 def test_hovering_an_entity_lights_its_relations(page, sample_viewer):
     page.goto(sample_viewer.as_uri())
     payload = build_payload(PRED, GOLD)
@@ -276,6 +336,8 @@ def test_thousands_of_reports_render_one_at_a_time(page, tmp_path):
     output = tmp_path / "many.html"
     payload = write_viewer(output, docs)
     page.goto(output.as_uri())
+    assert page.locator("#error-control").is_hidden() and page.locator("#legend .errors").count() == 0
+    assert page.locator("#text .x").count() == 0
     assert page.locator(".ent").count() == len(payload["reports"][0]["e"])
     assert page.locator("#position").inner_text() == "Report 1 of 3000"
     page.fill("#jump", "3000")
@@ -346,3 +408,44 @@ def test_bad_input_is_one_line(tmp_path):
     (tmp_path / "broken.json").write_text(json.dumps({"r1": {"text": "a", "entities": {"1": {}}}}))
     done = runner.invoke(app, ["viz", str(tmp_path / "broken.json"), "-o", str(tmp_path / "out.html")])
     assert done.exit_code == 2 and done.stderr.count("\n") == 1 and "broken.json" in done.stderr
+
+
+def test_marks_carry_their_error_class():
+    text = "small right pleural effusion and mild cardiomegaly . no pneumothorax in the lungs . heart enlarged"
+    gold = Document("taxonomy", text, [
+        Entity("1", "right pleural", "ANAT-DP", 1, 2), Entity("2", "effusion", "OBS-DP", 3, 3),
+        Entity("3", "mild", "OBS-DP", 5, 5), Entity("4", "cardiomegaly", "OBS-DP", 6, 6),
+        Entity("5", "pneumothorax", "OBS-DA", 9, 9), Entity("6", "lungs", "ANAT-DP", 12, 12),
+        Entity("7", "heart", "ANAT-DP", 14, 14), Entity("8", "enlarged", "OBS-DP", 15, 15)],
+        [Relation("located_at", "2", "1"), Relation("modify", "3", "4"), Relation("located_at", "5", "6"),
+         Relation("located_at", "8", "7")])
+    pred = replace(gold, entities=[
+        Entity("0", "small", "OBS-DP", 0, 0), Entity("1", "pleural", "ANAT-DP", 2, 2), gold.entities[1],
+        replace(gold.entities[3], label="OBS-U"), *gold.entities[4:6], replace(gold.entities[6], label="OBS-DP"),
+        gold.entities[7]], relations=[Relation("located_at", "2", "1"), Relation("located_at", "6", "5"),
+                                      Relation("located_at", "8", "7")])
+    payload = build_payload([pred], [gold])
+    report, errors = payload["reports"][0], payload["errors"]
+
+    def error(kind: str, row: list) -> str | None:
+        return errors[kind][row[5]] if len(row) > 5 else None
+
+    words = [report["t"][row[0]:row[1]] for row in report["e"]]
+    assert {word: (STATUSES[row[3]], error("entity", row)) for word, row in zip(words, report["e"])} == {
+        "small": ("spurious", "spurious"), "right pleural": ("missing", "boundary"),
+        "pleural": ("spurious", "boundary"), "effusion": ("correct", None), "mild": ("missing", "missed"),
+        "cardiomegaly": ("wrong", "wrong certainty"), "pneumothorax": ("correct", None),
+        "lungs": ("correct", None), "heart": ("wrong", "wrong type"), "enlarged": ("correct", None)}
+    types = payload["relation_types"]
+    assert {(words[row[0]], types[row[2]], words[row[1]]): (STATUSES[row[3]], error("relation", row))
+            for row in report["r"]} == {
+        ("effusion", "located_at", "pleural"): ("spurious", "endpoint error"),
+        ("effusion", "located_at", "right pleural"): ("missing", "endpoint error"),
+        ("mild", "modify", "cardiomegaly"): ("missing", "lost with its entity"),
+        ("lungs", "located_at", "pneumothorax"): ("spurious", "reversed direction"),
+        ("pneumothorax", "located_at", "lungs"): ("missing", "reversed direction"),
+        ("enlarged", "located_at", "heart"): ("correct", "endpoint error")}  # right spans, an end mislabeled
+    marks = [("entity", row) for row in report["e"]] + [("relation", row) for row in report["r"]]
+    assert mark_errors(gold, pred) == Counter((kind, error(kind, row)) for kind, row in marks if len(row) > 5)
+    alone = build_payload([pred])
+    assert all(len(row) == 4 for row in alone["reports"][0]["e"] + alone["reports"][0]["r"])

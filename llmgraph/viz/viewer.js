@@ -8,6 +8,7 @@
   const STATUS = ["none", "correct", "missing", "spurious", "wrong"];
   const STATUS_WORD = ["", "correct", "missing", "spurious", "wrong"];
   const TAG_MARK = ["", "", "\u2212", "+", ""];
+  const KINDS = [["entity", "e", "entities"], ["relation", "r", "relations"]]; // error kind, report key, plural
   const ARC_COLOURS = ["#0072B2", "#D55E00", "#7a3d9a", "#333333"]; // modify, located_at, suggestive_of, other
   const SVG = "http://www.w3.org/2000/svg";
   const $ = (id) => document.getElementById(id);
@@ -33,6 +34,16 @@
     return ARC_COLOURS[Math.min(type, ARC_COLOURS.length - 1)];
   }
 
+  // The error class of a mark (entity) or relation row of that kind, or null: the row's sixth field.
+  function errorOf(kind, row) {
+    return row.length > 5 ? data.errors[kind][row[5]] : null;
+  }
+
+  // The CSS classes that draw an error class: "x" and the class name as a word ("x-wrong-type").
+  function errorClasses(name) {
+    return name ? ` x x-${name.replace(/ /g, "-")}` : "";
+  }
+
   // Which reports are shown --------------------------------------------------------------------
 
   const modalities = [...new Set(reports.map((report) => report.m))].sort();
@@ -49,11 +60,18 @@
     return report.e.some((mark) => test(mark[3])) || report.r.some((relation) => test(relation[3]));
   }
 
+  // wanted: "<report key>:<class index>", as the error filter's options give it
+  function hasError(report, wanted) {
+    const [key, index] = wanted.split(":");
+    return report[key].some((row) => row[5] === Number(index));
+  }
+
   function applyFilters() {
     const query = $("search").value.trim().toLowerCase();
     const label = $("label-filter").value;
     const modality = $("modality-filter").value;
     const status = $("status-filter").value;
+    const error = $("error-filter").value;
     if (query && !searchTexts) searchTexts = reports.map((report) => `${report.id}\n${report.t}`.toLowerCase());
     const before = shown[position];
     shown = [];
@@ -62,6 +80,7 @@
       if (label !== "" && !hasLabel(report, Number(label))) return;
       if (modality !== "" && report.m !== modalities[Number(modality)]) return;
       if (status !== "" && !hasStatus(report, status)) return;
+      if (error !== "" && !hasError(report, error)) return;
       shown.push(i);
     });
     position = Math.max(0, shown.indexOf(before));
@@ -198,6 +217,11 @@
   }
 
   function describe(mark) {
+    const error = errorOf("entity", mark);
+    return diffText(mark) + (error ? `\nerror class: ${error}` : "");
+  }
+
+  function diffText(mark) {
     const label = labels[mark[2]].name;
     switch (mark[3]) {
       case 1: return `${label}\ncorrect`;
@@ -210,7 +234,8 @@
 
   function entityNode(mark, i) {
     const label = labels[mark[2]];
-    const node = el("span", `ent ${STATUS[mark[3]]}${label.measure ? " measure" : ""}`);
+    const classes = `ent ${STATUS[mark[3]]}${label.measure ? " measure" : ""}${errorClasses(errorOf("entity", mark))}`;
+    const node = el("span", classes);
     node.dataset.i = String(i);
     node.dataset.label = label.name;
     node.dataset.tag = mark[3] === 4 ? `${label.tag}\u2260${labels[mark[4]].tag}` : TAG_MARK[mark[3]] + label.tag;
@@ -229,7 +254,8 @@
   }
 
   function relationItem(report, relation, i) {
-    const item = el("li", `rel ${STATUS[relation[3]]}`);
+    const error = errorOf("relation", relation);
+    const item = el("li", `rel ${STATUS[relation[3]]}${errorClasses(error)}`);
     item.dataset.i = String(i);
     item.tabIndex = 0;
     if (data.gold) item.append(el("span", `status ${STATUS[relation[3]]}`, STATUS_WORD[relation[3]]), " ");
@@ -237,6 +263,10 @@
     type.style.color = arcColour(relation[2]);
     item.append(endNode(report, relation[0]), type, endNode(report, relation[1]));
     if (relation[3] === 4) item.append(el("span", "muted", ` (gold: ${data.relation_types[relation[4]]})`));
+    if (error) {
+      item.append(el("span", "err", error));
+      item.title = `error class: ${error}`;
+    }
     return item;
   }
 
@@ -297,7 +327,8 @@
                                    "marker-end": `url(#arrow-${Math.min(relation[2], ARC_COLOURS.length - 1)})` }));
       const label = svgNode("text", { x: (x1 + x2) / 2, y: 0.75 * peak + 0.125 * (y1 + y2) - 3, fill: colour,
                                       "text-anchor": "middle", class: "arc-label" });
-      label.textContent = data.relation_types[relation[2]] + (relation[3] >= 2 ? ` (${STATUS_WORD[relation[3]]})` : "");
+      const notes = [relation[3] >= 2 ? STATUS_WORD[relation[3]] : "", errorOf("relation", relation)].filter(Boolean);
+      label.textContent = data.relation_types[relation[2]] + (notes.length ? ` (${notes.join(": ")})` : "");
       svg.append(label);
     }
   }
@@ -340,6 +371,7 @@
                                     [4, "\u2260 wrong label (hover: gold and predicted)"]]) {
         diff.append(el("span", `swatch key ${STATUS[status]}`, text));
       }
+      drawErrorLegend();
     }
     const arcs = legendGroup("Relations");
     data.relation_types.forEach((type, k) => {
@@ -350,6 +382,23 @@
       arcs.append(key);
     });
     arcs.append(el("span", "muted", "hover or focus an entity to draw its relations; \u2190 \u2192 move between reports"));
+  }
+
+  // Every error class with its number of marks over the reports, drawn as its marks are.
+  function drawErrorLegend() {
+    const group = legendGroup("Error classes");
+    group.classList.add("errors");
+    for (const [kind, key, many] of KINDS) {
+      const row = el("span", "error-kind");
+      row.append(el("span", "muted", `${many}:`));
+      data.errors[kind].forEach((name, index) => {
+        const count = reports.reduce((sum, report) => sum + report[key].filter((mark) => mark[5] === index).length, 0);
+        const swatch = el("span", `swatch key ${kind}-key${errorClasses(name)}`, `${name} (${count})`);
+        swatch.dataset.error = `${key}:${index}`;
+        row.append(swatch);
+      });
+      group.append(row);
+    }
   }
 
   function drawTotals() {
@@ -399,6 +448,23 @@
       $("modality-filter").append(option);
     });
     $("status-control").hidden = !data.gold;
+    $("error-control").hidden = !data.gold;
+    if (data.gold) fillErrorFilter();
+  }
+
+  // One option per error class, grouped by kind, with its number of reports.
+  function fillErrorFilter() {
+    for (const [kind, key, many] of KINDS) {
+      const group = el("optgroup");
+      group.label = many;
+      data.errors[kind].forEach((name, index) => {
+        const value = `${key}:${index}`;
+        const option = el("option", "", `${name} (${reports.filter((report) => hasError(report, value)).length})`);
+        option.value = value;
+        group.append(option);
+      });
+      $("error-filter").append(group);
+    }
   }
 
   function start() {
@@ -418,7 +484,9 @@
       clearTimeout(timer);
       timer = setTimeout(applyFilters, 150);
     });
-    for (const id of ["label-filter", "modality-filter", "status-filter"]) $(id).addEventListener("change", applyFilters);
+    for (const id of ["label-filter", "modality-filter", "status-filter", "error-filter"]) {
+      $(id).addEventListener("change", applyFilters);
+    }
     $("tags").addEventListener("change", () => $("report").classList.toggle("tags", $("tags").checked));
     $("all-arcs").addEventListener("change", drawArcs);
     const report = $("report");

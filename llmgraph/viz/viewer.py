@@ -3,7 +3,8 @@
 Every report becomes one compact record: the text shown (the original report when the document
 keeps it, else the RadGraph tokens), its entity marks as character spans and its relations
 between marks. With gold, each mark carries its status from ``llmgraph.evaluation.diff.document_diff``:
-correct, missing (gold only), spurious (predicted only) or wrong label/type. The records go into
+correct, missing (gold only), spurious (predicted only) or wrong label/type; and each mark that is a
+micro-F1 error its class in the error taxonomy (``llmgraph.evaluation.taxonomy``). The records go into
 one HTML file as JSON; its inline script draws one report at a time, so thousands stay fast.
 """
 
@@ -20,7 +21,9 @@ from markupsafe import Markup
 from llmgraph.core.document import Document
 from llmgraph.core.labels import ALL_LABELS, RELATION_TYPES, LabelSet, to_radgraph, to_radgraph_xl
 from llmgraph.evaluation.diff import document_diff, relation_ends
+from llmgraph.evaluation.items import DocumentItems, document_items
 from llmgraph.evaluation.pairing import pair_documents
+from llmgraph.evaluation.taxonomy import ENTITY_ERRORS, RELATION_ERRORS, Item, entity_error, relation_error
 from llmgraph.io.atomic import write_atomic
 
 HERE = Path(__file__).parent
@@ -88,23 +91,71 @@ def marks(pred: Document, gold: Document | None) -> tuple[dict[Span, tuple], dic
     return entities, relations
 
 
+def _relations_by_key(items: DocumentItems) -> dict[tuple[Ends, str], tuple[Item, Item, str]]:
+    """A document's relations as the taxonomy reads them (ends with their labels), by the key of their
+    relation marks (the ends' spans and the type)."""
+    return {((source[:2], target[:2]), kind): (source, target, kind) for source, target, kind in items.relations}
+
+
+def error_classes(pred: Document, gold: Document, entities: dict[Span, tuple], relations: dict[tuple[Ends, str], tuple]
+                  ) -> tuple[dict[Span, str], dict[tuple[Ends, str], str]]:
+    """The taxonomy class of every mark (of ``marks``) that is a micro-F1 error: a missing mark has its
+    false negative's class, any other mark its false positive's when its item is not in gold. Items
+    carry labels (a relation its ends' labels) where ``document_diff`` matches spans, so a relation
+    between the right spans with a mislabeled end stays correct and has a class (``endpoint error``)."""
+    gold_items, pred_items = document_items(gold), document_items(pred)
+    entity_classes = {}
+    for span, (status, label, _) in entities.items():
+        item = (*span, label)
+        if status == "missing":
+            entity_classes[span] = entity_error(item, pred_items.entities, "missed")
+        elif item not in gold_items.entities:
+            entity_classes[span] = entity_error(item, gold_items.entities, "spurious")
+    gold_relations, pred_relations = _relations_by_key(gold_items), _relations_by_key(pred_items)
+    relation_classes = {}
+    for key, (status, _) in relations.items():
+        if status == "missing":
+            relation_classes[key] = relation_error(gold_relations[key], pred_items.relations, pred_items.entities,
+                                                   false_negative=True)
+        elif pred_relations[key] not in gold_items.relations:
+            relation_classes[key] = relation_error(pred_relations[key], gold_items.relations, gold_items.entities,
+                                                   false_negative=False)
+    return entity_classes, relation_classes
+
+
+def _row(fields: list[int], other: int | None, error: int | None) -> list[int | None]:
+    """A mark's array: its four fields, then the gold label (type) when it differs, then the index of
+    its error class when it has one (with ``null`` for no gold label before it)."""
+    if error is not None:
+        return [*fields, other, error]
+    return fields + ([other] if other is not None else [])
+
+
 def _record(pred: Document, gold: Document | None, labels: dict[str, int], types: dict[str, int]) -> dict[str, Any]:
-    """One report as the viewer reads it: id, modality, text, entity and relation marks as arrays."""
+    """One report as the viewer reads it: id, modality, text, entity and relation marks as arrays
+    (``[start, end, label, status, gold label, error class]``, ``[source, target, type, status, gold type,
+    error class]``; labels, types and classes as indexes into the payload's lists)."""
     shown = next((doc for doc in (gold, pred) if doc is not None and doc.source_text is not None), gold or pred)
     text, offsets = display_text(shown)
     entities, relations = marks(pred, gold)
+    entity_classes, relation_classes = error_classes(pred, gold, entities, relations) if gold is not None else ({}, {})
     spans = sorted(entities, key=lambda span: (span[0], -span[1]))
     index = {span: i for i, span in enumerate(spans)}
     entity_rows = []
     for span in spans:
         status, label, gold_label = entities[span]
-        row = [offsets[span[0]][0], offsets[span[1]][1], labels[label], STATUSES.index(status)]
-        entity_rows.append(row + ([labels[gold_label]] if gold_label else []))
+        error = entity_classes.get(span)
+        entity_rows.append(_row([offsets[span[0]][0], offsets[span[1]][1], labels[label], STATUSES.index(status)],
+                                labels[gold_label] if gold_label else None,
+                                ENTITY_ERRORS.index(error) if error else None))
     relation_rows = []
     for (source, target), kind in sorted(relations, key=lambda key: (index[key[0][0]], index[key[0][1]], key[1])):
         status, gold_type = relations[((source, target), kind)]
-        row = [index[source], index[target], types.setdefault(kind, len(types)), STATUSES.index(status)]
-        relation_rows.append(row + ([types.setdefault(gold_type, len(types))] if gold_type else []))
+        error = relation_classes.get(((source, target), kind))
+        relation_rows.append(_row([index[source], index[target], types.setdefault(kind, len(types)),
+                                   STATUSES.index(status)],
+                                  types.setdefault(gold_type, len(types)) if gold_type else None,
+                                  RELATION_ERRORS.index(error) if error else None))
     return {"id": pred.id, "m": shown.modality or pred.modality or "", "t": text, "e": entity_rows,
             "r": relation_rows}
 
@@ -127,10 +178,11 @@ def build_payload(pred: list[Document], gold: list[Document] | None = None, labe
     types = {kind: i for i, kind in enumerate(RELATION_TYPES)}
     reports = [_record(p, g, labels, types) for p, g in pairs]
     used = {row[2] for report in reports for row in report["e"]} | {
-        row[4] for report in reports for row in report["e"] if len(row) > 4}
+        row[4] for report in reports for row in report["e"] if len(row) > 4 and row[4] is not None}
     return {"title": title, "sources": sources, "gold": gold is not None,
             "labels": [label_style(label) for label in ALL_LABELS], "used_labels": sorted(used),
-            "relation_types": list(types), "reports": reports,
+            "relation_types": list(types), "errors": {"entity": ENTITY_ERRORS, "relation": RELATION_ERRORS},
+            "reports": reports,
             "unmatched": {key: {"count": len(ids), "ids": ids[:UNMATCHED_IDS_SHOWN]} for key, ids in unmatched.items()}}
 
 
