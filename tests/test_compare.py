@@ -8,12 +8,14 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from llmgraph.core.resources import sample_gold_path
+from llmgraph.evaluation.scoring import evaluate
 from llmgraph.io.radgraph_reader import read_radgraph
 
 pytestmark = pytest.mark.slow  # the module's comparison runs an LLM system (about 35 s)
@@ -161,9 +163,20 @@ def test_changing_a_setting_reruns_only_that_system(run, span_model):
     folder, _, _ = run
     changed = folder / "changed.yaml"
     changed.write_text(EXPERIMENT.replace("batch_size: 4", "batch_size: 3").replace("SPAN_MODEL", str(span_model))
+                       .replace("dev_gold: ct", "dev_gold: ct\nmin_score: 0.5")
                        .replace("  - {name: down-server", "  # - {name: down-server")
                        .replace("  - {name: package", "  # - {name: package"))
     done = compare(changed, folder / "out")
     assert done.returncode == 0, done.stderr
     assert "zero on cxr: cached" in done.stdout and "span on cxr: cached" in done.stdout
     assert "span-b4 on cxr: running on 3 reports" in done.stdout
+    # min_score: 0.5 changes the scoring, not the cache (the predictions keep every score)
+    assert "zero on cxr: scored whole: its graphs carry no scores for min_score 0.5" in done.stdout
+    frame = pd.read_csv(folder / "out" / "results.csv")
+    span = frame[(frame.system == "span") & (frame.gold_set == "cxr") & (frame.group == "all")].set_index("metric")
+    kept = [replace(doc, entities=[e for e in doc.entities if e.score >= 0.5]) for doc in
+            read_radgraph(folder / "out" / "systems" / "span" / "cxr.json")]
+    kept = [replace(doc, relations=[r for r in doc.relations if r.score >= 0.5
+                                    and {r.source, r.target} <= {e.id for e in doc.entities}]) for doc in kept]
+    expected = evaluate(read_radgraph(folder / "out" / "gold" / "cxr.json"), kept, samples=0)
+    assert span.loc["entity_f1", "value"] == pytest.approx(expected["entity_f1"])

@@ -26,7 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from llmgraph.core.document import Document
+from llmgraph.core.document import Document, has_scores
 from llmgraph.core.errors import InputError
 from llmgraph.core.labels import LabelSet
 from llmgraph.evaluation.pairing import label_set_of_documents
@@ -154,14 +154,7 @@ class Harness:
                          f"{outcome.manifest['wall_seconds']:.1f} s ({len(outcome.manifest['errors'])} failed"
                          + (f"; {reused} from an interrupted run)" if reused else ")"))
             outcome.predictions = predictions
-            predicted = read_radgraph(predictions)
-            outcome.scored = ScoredPredictions.of(docs, predicted, self._label_set(), self.experiment.rewards)
-            outcome.scores = outcome.scored.result(**self.experiment.bootstrap)
-            gold_labels, predicted_labels = label_set_of_documents(docs), label_set_of_documents(predicted)
-            if gold_labels and predicted_labels and gold_labels != predicted_labels:
-                outcome.note = (f"scored in {outcome.scores['label_set']} labels: its predictions are in "
-                                f"{predicted_labels.value} labels, the gold in {gold_labels.value}")
-                self.log(f"{spec.name} on {gold_name}: {outcome.note}")
+            self._score(outcome, docs, read_radgraph(predictions))
         except InputError as error:
             outcome.error = str(error)
         except Exception as error:  # noqa: BLE001 - one failing system must not cost the others' results
@@ -173,6 +166,24 @@ class Harness:
         if outcome.error:
             self.log(f"{spec.name} on {gold_name}: FAILED: {outcome.error}")
         return outcome
+
+    def _score(self, outcome: Outcome, docs: list[Document], predicted: list[Document]) -> None:
+        """Score a system's predictions into ``outcome`` (without what scores below the experiment's
+        ``min_score`` when its graphs carry scores), with a note when they were scored unlike the others."""
+        notes = []
+        min_score = self.experiment.min_score
+        if min_score is not None and not any(map(has_scores, predicted)):
+            min_score = None
+            notes.append(f"scored whole: its graphs carry no scores for min_score {self.experiment.min_score:g}")
+        outcome.scored = ScoredPredictions.of(docs, predicted, self._label_set(), self.experiment.rewards, min_score)
+        outcome.scores = outcome.scored.result(**self.experiment.bootstrap)
+        gold_labels, predicted_labels = label_set_of_documents(docs), label_set_of_documents(predicted)
+        if gold_labels and predicted_labels and gold_labels != predicted_labels:
+            notes.append(f"scored in {outcome.scores['label_set']} labels: its predictions are in "
+                         f"{predicted_labels.value} labels, the gold in {gold_labels.value}")
+        if notes:
+            outcome.note = "; ".join(notes)
+            self.log(f"{outcome.system} on {outcome.gold_set}: {outcome.note}")
 
     def _run(self, system: System, docs: list[Document], predictions: Path, key: str) -> dict[str, Any]:
         """``system`` over ``docs`` into ``predictions`` through the resumable runner of ``extract``:

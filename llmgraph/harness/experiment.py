@@ -77,6 +77,7 @@ class Experiment:
     rewards: str = DEFAULT_REWARDS  # the F1RadGraph version (llmgraph.evaluation.rewards.REWARD_VERSIONS)
     significance: str = "bootstrap"  # the paired test between systems: bootstrap or randomization
     dev_gold: str | None = None  # the gold set each system's score threshold is chosen on (calibration)
+    min_score: float | None = None  # systems with scores are scored without what scores below it
 
 
 def _quote(value: Any) -> str:
@@ -448,4 +449,4 @@ def load_experiment(path: str | Path) -> Experiment:
                       base / examples if examples else None,
                       None if raw.get("examples_labeler") is None else str(raw["examples_labeler"]),
                       raw.get("label_set"), bootstrap, raw.get("rewards", DEFAULT_REWARDS),
-                      raw.get("significance", "bootstrap"), raw.get("dev_gold"))
+                      raw.get("significance", "bootstrap"), raw.get("dev_gold"), raw.get("min_score"))

@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from llmgraph.core.defaults import RANDOMIZATION_SHUFFLES
-from llmgraph.core.document import Document
+from llmgraph.core.document import Document, keep_scored
 from llmgraph.evaluation.diff import document_diff
 from llmgraph.evaluation.items import document_items
 from llmgraph.evaluation.taxonomy import ERRORS, report_errors
@@ -78,6 +78,8 @@ def per_report_rows(experiment: Experiment, gold: dict[str, list[Document]], out
         totals: Counter = Counter()
         for doc, report in zip(gold[outcome.gold_set], outcome.scored.per_report()):
             pred = predicted.get(doc.id, replace(doc, entities=[], relations=[]))
+            if outcome.scored.pairer.min_score is not None:  # as it was scored
+                pred = keep_scored(pred, outcome.scored.pairer.min_score)[0]
             if label_set is not None:
                 doc, pred = doc.with_labels(label_set), pred.with_labels(label_set)
             error = outcome.manifest.get("errors", {}).get(doc.id)
