@@ -178,7 +178,7 @@ class Extractor:
                 outcome[id(chunk)] = error.problem
                 continue
             scores = item_scores(generation.text, output, generation.tokens) if generation.tokens else None
-            if generation.tokens and scores is None:
+            if self.config.decoding.logprobs and scores is None:  # asked for, but none came or they did not line up
                 run.counts["answers_without_scores"] += 1
             grounded, stats = ground(chunk.doc, output, self.config.fuzzy, scores)
             run.counts.update(stats.counts)
