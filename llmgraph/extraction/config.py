@@ -46,7 +46,7 @@ class ExtractionConfig:
     shots: int | None = None
     exemplars: str = "fixed"  # fixed: a seeded draw per report; nearest: by word overlap
     labels: LabelSet | None = None
-    grammar: GrammarMode = GrammarMode.REPORT
+    grammar: GrammarMode = GrammarMode.REPORT_NEAR  # chosen by eval/grammar-ablation.yaml (README, Grammar modes)
     decoding: Decoding = field(default_factory=Decoding)
     batch_size: int | None = None  # reports per backend call; None: the backend's (512 for vLLM on a GPU, else 32)
     # Reports longer than this many words are extracted in chunks of whole sentences within a section; None:
