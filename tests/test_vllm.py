@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import os
 import subprocess
 import sys
@@ -61,6 +62,12 @@ def _extract(reports: Path, out: Path, *options: str, gold: bool = True, in_proc
     for doc in docs:
         check_document(doc)
     return manifest, docs
+
+
+def _graph(doc) -> tuple:  # noqa: ANN001
+    """A document's entities and relations without their scores (two runs' log-probabilities differ in the
+    last digits where their graphs do not)."""
+    return ([replace(e, score=None) for e in doc.entities], [replace(r, score=None) for r in doc.relations])
 
 
 def _assert_grounded_by_construction(manifest: dict, docs: list) -> None:
@@ -141,7 +148,6 @@ def test_vllm_run_batch_answers_a_requests_file_as_the_offline_engine_does(tmp_p
     # entity F1 0.87 of one against the other): bf16 near-ties flip with a batch's make-up, as they do in the
     # offline engine alone between --batch-size 1 and 32 (README). The only failures allowed are cut answers.
     assert all("cut off" in problem for problem in batch_manifest["errors"].values())
-    identical = sum((doc.entities, doc.relations) == (engine[doc.id].entities, engine[doc.id].relations)
-                    for doc in batch if doc.id in engine)
+    identical = sum(_graph(doc) == _graph(engine[doc.id]) for doc in batch if doc.id in engine)
     agreement = evaluate(list(engine.values()), batch, samples=0)
     assert identical >= 2 and agreement["entity_f1"] >= 0.7, (identical, agreement["entity_f1"])
