@@ -44,7 +44,8 @@ def measures(gold, predicted) -> dict:
     pairs = [(doc, by_id.get(doc.id, replace(doc, entities=[], relations=[]))) for doc in gold]
     summary = calibration_summary(scored_items(pairs))
     errors = {g.id: sum(report_errors(document_items(g), document_items(p)).values()) for g, p in pairs}
-    gain = review_gain(review_order(p for _, p in pairs), errors)
+    scored = any(summary[kind]["scored"] for kind in summary)
+    gain = review_gain(review_order(p for _, p in pairs), errors) if scored else None  # no scores: no order
     scores = evaluate(gold, predicted, samples=0)
     row = {"entity_f1": scores["entity_f1"], "relation_f1": scores["relation_f1"],
            "review_gain": gain["ratio"] if gain else None,
