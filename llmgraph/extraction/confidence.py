@@ -17,9 +17,11 @@ import itertools
 import math
 import re
 from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 
 ESTIMATORS = ("allowed", "raw")
+KEY = object()  # marks the path of a key (not a value) in ``_string_paths``
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 
 
@@ -42,17 +44,18 @@ class TokenLogprobs:
         return math.exp(sum(self.logprobs[i] for i in chosen)) if chosen else 1.0
 
 
-def _walk_strings(value: Any, found: list[Any]) -> None:
-    """Every string of a parsed JSON value (keys and values) in the order they were written."""
+def _string_paths(value: Any, path: tuple = ()) -> Iterator[tuple]:
+    """The path of every string of a parsed JSON value (keys and values) in the order they were written; a
+    key's path ends with ``KEY``."""
     if isinstance(value, dict):
         for key, item in value.items():
-            found.append(key)
-            _walk_strings(item, found)
+            yield (*path, key, KEY)
+            yield from _string_paths(item, (*path, key))
     elif isinstance(value, list):
-        for item in value:
-            _walk_strings(item, found)
+        for index, item in enumerate(value):
+            yield from _string_paths(item, (*path, index))
     elif isinstance(value, str):
-        found.append(value)
+        yield path
 
 
 @dataclass
@@ -66,42 +69,24 @@ class ItemScores:
 def item_scores(text: str, output: dict[str, Any], tokens: TokenLogprobs) -> ItemScores | None:
     """The score of every entity and relation of ``output`` (``text`` parsed), or None when the
     answer's strings cannot be lined up with the text (a repeated key, say)."""
-    literals = [(match.start(), match.end()) for match in _STRING.finditer(text)]
-    strings: list[Any] = []
-    _walk_strings(output, strings)
-    if len(strings) != len(literals):
+    literals = [(match.start() + 1, match.end()) for match in _STRING.finditer(text)]  # characters + closing quote
+    paths = list(_string_paths(output))
+    if len(paths) != len(literals):
         return None
-    entities, relations = [], []
-    position = 0
-    for key, value in output.items():
-        position += 1  # the key
-        if key != "entities" or not isinstance(value, list):
-            position += _count(value)
+    entities = output.get("entities") if isinstance(output.get("entities"), list) else []
+    entity_spans: list[list[tuple[int, int]]] = [[] for _ in entities]
+    relation_spans: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for path, span in zip(paths, literals):
+        if path[:1] != ("entities",) or KEY in path or len(path) < 3:
             continue
-        for item in value:
-            entity_spans, relation_scores = [], []
-            for field_name, field in (item.items() if isinstance(item, dict) else ()):
-                position += 1
-                if field_name in ("text", "label") and isinstance(field, str):
-                    start, end = literals[position]
-                    entity_spans.append((start + 1, end))
-                    position += 1
-                elif field_name == "relations" and isinstance(field, list):
-                    for relation in field:
-                        parts = [literals[position + i] for i in range(_count(relation))]
-                        position += len(parts)
-                        relation_scores.append(tokens.probability([(start + 1, end) for start, end in parts]))
-                else:
-                    position += _count(field)
-            entities.append(tokens.probability(entity_spans))
-            relations.append(relation_scores)
-    return ItemScores(entities, relations)
-
-
-def _count(value: Any) -> int:
-    found: list[Any] = []
-    _walk_strings(value, found)
-    return len(found)
+        if path[2] in ("text", "label"):
+            entity_spans[path[1]].append(span)
+        elif path[2] == "relations" and len(path) == 5:
+            relation_spans.setdefault((path[1], path[3]), []).append(span)
+    relations = [[tokens.probability(relation_spans.get((number, place), []))
+                  for place in range(len(item.get("relations", [])) if isinstance(item, dict) else 0)]
+                 for number, item in enumerate(entities)]
+    return ItemScores([tokens.probability(spans) for spans in entity_spans], relations)
 
 
 def _field(item: Any, name: str) -> Any:
