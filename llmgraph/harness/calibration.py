@@ -7,7 +7,6 @@ shows n/a): never a made-up number."""
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -23,23 +22,10 @@ from llmgraph.evaluation.calibration import (
     threshold_curve,
 )
 from llmgraph.harness.comparison import Outcome
-from llmgraph.io.radgraph_reader import read_radgraph
+from llmgraph.harness.rows import paired_predictions
 
 REVIEW_SHARE = 0.25  # the share of a gold set's reports reviewed first
 THRESHOLDS = tuple(np.round(np.arange(0.0, 1.0, 0.05), 2))  # candidate thresholds chosen on the dev gold set
-
-
-def _pairs(gold: list[Document], outcome: Outcome) -> list[tuple[Document, Document]]:
-    """Each gold report and its prediction (an empty graph when missing), in the label set of its scores."""
-    label_set = outcome.scored.label_set if outcome.scored else None
-    predicted = {doc.id: doc for doc in read_radgraph(outcome.predictions)}
-    pairs = []
-    for doc in gold:
-        pred = predicted.get(doc.id, replace(doc, entities=[], relations=[]))
-        if label_set is not None:
-            doc, pred = doc.with_labels(label_set), pred.with_labels(label_set)
-        pairs.append((doc, pred))
-    return pairs
 
 
 def best_threshold(items: ScoredItems) -> float:
@@ -61,7 +47,7 @@ def calibration_rows(gold: dict[str, list[Document]], outcomes: list[Outcome], e
     for outcome in outcomes:
         if outcome.scored is None or outcome.predictions is None:
             continue
-        pairs = _pairs(gold[outcome.gold_set], outcome)
+        pairs = paired_predictions(gold[outcome.gold_set], outcome)
         items[(outcome.system, outcome.gold_set)] = scored_items(pairs)
         orders[(outcome.system, outcome.gold_set)] = review_order(pred for _, pred in pairs)
     rows = []

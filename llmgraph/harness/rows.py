@@ -63,6 +63,19 @@ def error_rows(outcome: Outcome, totals: Counter) -> list[dict[str, Any]]:
     return list(rows.values())
 
 
+def paired_predictions(gold: list[Document], outcome: Outcome) -> list[tuple[Document, Document]]:
+    """Each gold report and its prediction (an empty graph when missing), in the label set of its scores."""
+    label_set = outcome.scored.label_set if outcome.scored else None
+    predicted = {doc.id: doc for doc in read_radgraph(outcome.predictions)}
+    pairs = []
+    for doc in gold:
+        pred = predicted.get(doc.id, replace(doc, entities=[], relations=[]))
+        if label_set is not None:
+            doc, pred = doc.with_labels(label_set), pred.with_labels(label_set)
+        pairs.append((doc, pred))
+    return pairs
+
+
 def per_report_rows(experiment: Experiment, gold: dict[str, list[Document]], outcomes: list[Outcome]
                     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     """Per report of every system, in the label set its scores use: the errors (``diffs.jsonl``), the
@@ -73,15 +86,11 @@ def per_report_rows(experiment: Experiment, gold: dict[str, list[Document]], out
     for outcome in outcomes:
         if outcome.scored is None:
             continue
-        label_set = outcome.scored.label_set
-        predicted = {doc.id: doc for doc in read_radgraph(outcome.predictions)}
         totals: Counter = Counter()
-        for doc, report in zip(gold[outcome.gold_set], outcome.scored.per_report()):
-            pred = predicted.get(doc.id, replace(doc, entities=[], relations=[]))
-            if outcome.scored.pairer.min_score is not None:  # as it was scored
-                pred = keep_scored(pred, outcome.scored.pairer.min_score)[0]
-            if label_set is not None:
-                doc, pred = doc.with_labels(label_set), pred.with_labels(label_set)
+        min_score = outcome.scored.pairer.min_score
+        for (doc, pred), report in zip(paired_predictions(gold[outcome.gold_set], outcome), outcome.scored.per_report()):
+            if min_score is not None:  # as it was scored
+                pred = keep_scored(pred, min_score)[0]
             error = outcome.manifest.get("errors", {}).get(doc.id)
             classified = report_errors(document_items(doc), document_items(pred))
             totals.update({(doc.modality, key): number for key, number in classified.items()})
