@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -77,19 +75,32 @@ def test_review_order_and_gain():
     assert review_gain(["z"], {}) is None
 
 
+def test_review_signals_rank_differently():
+    def doc(doc_id, *scores):
+        return Document(doc_id, "a", [Entity(str(i), "a", "OBS-DP", 0, 0, s) for i, s in enumerate(scores)])
+
+    docs = [doc("short", 0.5), doc("long", 0.9, 0.9, 0.9, 0.9, 0.9, 0.3), doc("sure", 0.99, 0.98)]
+    assert review_order(docs, "mean-score") == ["short", "long", "sure"]
+    assert review_order(docs, "min-score") == ["long", "short", "sure"]
+    assert review_order(docs, "expected-errors") == ["long", "short", "sure"]  # 1.1 expected errors > 0.5
+    assert review_order(docs + [Document("none", "a")], "expected-errors")[0] == "none"
+    with pytest.raises(KeyError):
+        review_order(docs, "loudest")
+
+
 # --- scores in files, and thresholds on them ---------------------------------------------------------
 
-from dataclasses import replace  # noqa: E402
+from dataclasses import replace
 
-from typer.testing import CliRunner  # noqa: E402
+from typer.testing import CliRunner
 
-from llmgraph.cli.app import app  # noqa: E402
-from llmgraph.core.resources import sample_gold_path  # noqa: E402
-from llmgraph.evaluation.scoring import evaluate  # noqa: E402
-from llmgraph.io.radgraph_reader import read_radgraph  # noqa: E402
-from llmgraph.io.radgraph_writer import write_radgraph  # noqa: E402
-from llmgraph.runs.runner import run_resumable  # noqa: E402
-from llmgraph.runs.runlog import manifest_path  # noqa: E402
+from llmgraph.cli.app import app
+from llmgraph.core.resources import sample_gold_path
+from llmgraph.evaluation.scoring import evaluate
+from llmgraph.io.radgraph_reader import read_radgraph
+from llmgraph.io.radgraph_writer import write_radgraph
+from llmgraph.runs.runlog import manifest_path
+from llmgraph.runs.runner import run_resumable
 
 
 def scored_copy(doc: Document, rng: np.random.Generator) -> Document:
@@ -167,7 +178,7 @@ def test_a_run_leaves_out_what_scores_below_min_score_and_rethresholds_without_r
             yield [by_id[doc.id]], {}
 
     output = tmp_path / "out.json"
-    inputs = lambda: (replace(doc, entities=[], relations=[]) for doc in docs)  # noqa: E731
+    inputs = lambda: (replace(doc, entities=[], relations=[]) for doc in docs)
     summary = run_resumable(predict, inputs, output, {"system": "test"}, quiet=True, min_score=0.5)
     written = read_radgraph(output)
     assert all(e.score >= 0.5 for doc in written for e in doc.entities)

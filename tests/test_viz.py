@@ -18,7 +18,7 @@ from llmgraph.core.labels import LabelSet
 from llmgraph.core.resources import sample_gold_path
 from llmgraph.evaluation.diff import document_diff
 from llmgraph.evaluation.items import document_items
-from llmgraph.evaluation.taxonomy import ERRORS, entity_error, relation_error
+from llmgraph.evaluation.taxonomy import ERRORS, ErrorIndex
 from llmgraph.io.radgraph_reader import read_radgraph
 from llmgraph.io.radgraph_writer import write_radgraph
 from llmgraph.io.synth import synth_documents
@@ -131,13 +131,14 @@ def mark_errors(gold: Document, pred: Document) -> Counter:
     diff = document_diff(gold, pred)
     missing = {(row["start_ix"], row["end_ix"]) for row in diff["entities"]["missing"]}
     lost = {(tuple(row["source_ix"]), tuple(row["target_ix"]), row["type"]) for row in diff["relations"]["missing"]}
-    errors = Counter(("entity", entity_error(item, gold_items.entities, "spurious"))
+    against_gold, against_pred = ErrorIndex(gold_items), ErrorIndex(pred_items)
+    errors = Counter(("entity", against_gold.entity_error(item, "spurious"))
                      for item in pred_items.entities - gold_items.entities)
-    errors.update(("entity", entity_error(item, pred_items.entities, "missed"))
+    errors.update(("entity", against_pred.entity_error(item, "missed"))
                   for item in gold_items.entities if item[:2] in missing)
-    errors.update(("relation", relation_error(relation, gold_items.relations, gold_items.entities, False))
+    errors.update(("relation", against_gold.relation_error(relation, False))
                   for relation in pred_items.relations - gold_items.relations)
-    errors.update(("relation", relation_error(relation, pred_items.relations, pred_items.entities, True))
+    errors.update(("relation", against_pred.relation_error(relation, True))
                   for relation in gold_items.relations if (relation[0][:2], relation[1][:2], relation[2]) in lost)
     return errors
 
@@ -164,10 +165,10 @@ def check_report(shown: dict, gold: Document, pred: Document) -> None:
     predicted = {(source_slice(pred, e.start_ix, e.end_ix), e.label) for e in pred.entities}
     missing = {(source_slice(gold, row["start_ix"], row["end_ix"]), row["label"]) for row in diff["entities"]["missing"]}
     assert {(mark["text"], mark["label"]) for mark in shown["marks"]} == predicted | missing
-    gold_entities = document_items(gold).entities
+    against_gold = ErrorIndex(document_items(gold))
     assert sorted(mark["title"] for mark in shown["marks"] if "wrong" in mark["classes"].split()) == sorted(
         f"gold: {row['gold_label']}, predicted: {row['label']}\nerror class: "
-        + entity_error((row["start_ix"], row["end_ix"], row["label"]), gold_entities, "spurious")
+        + against_gold.entity_error((row["start_ix"], row["end_ix"], row["label"]), "spurious")
         for row in diff["entities"]["mislabeled"])
     drawn = Counter(("entity", word) for mark in shown["marks"] for word in mark["classes"].split()
                     if word.startswith("x-"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -80,6 +81,14 @@ class Document:
         """A copy with every entity label mapped into ``label_set``."""
         entities = [replace(entity, label=convert(entity.label, label_set)) for entity in self.entities]
         return replace(self, entities=entities)
+
+
+def display_text(doc: Document) -> tuple[str, list[tuple[int, int]]]:
+    """The text a person reads for ``doc`` (the raw report when it was made from one, else its RadGraph
+    text) and the character span of every RadGraph token in it."""
+    if doc.source_text is not None and doc.token_offsets is not None:
+        return doc.source_text, doc.token_offsets
+    return doc.text, [match.span() for match in re.finditer(r"\S+", doc.text)]
 
 
 def keep_scored(doc: Document, min_score: float) -> tuple[Document, int, int]:

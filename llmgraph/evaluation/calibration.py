@@ -136,14 +136,38 @@ def calibration_summary(items: ScoredItems) -> dict[str, dict[str, object]]:
 
 def report_confidence(doc: Document) -> float | None:
     """A report's mean score over its entities and relations; None when it has no scored prediction."""
-    scores = [item.score for item in (*doc.entities, *doc.relations) if item.score is not None]
+    scores = _report_scores(doc)
     return float(np.mean(scores)) if scores else None
 
 
-def review_order(docs: Iterable[Document]) -> list[str]:
-    """Report ids, the least confident first: reports with no scored prediction (nothing found is worth a
-    look) lead, then by mean score, ties by id."""
-    keyed = [((-1.0 if (c := report_confidence(doc)) is None else c), doc.id) for doc in docs]
+def _report_scores(doc: Document) -> list[float]:
+    return [item.score for item in (*doc.entities, *doc.relations) if item.score is not None]
+
+
+def _by_mean(scores: list[float]) -> float:
+    return float(np.mean(scores))
+
+
+def _by_min(scores: list[float]) -> float:
+    return min(scores)
+
+
+def _by_expected_errors(scores: list[float]) -> float:
+    """Minus the expected number of wrong predictions (each is wrong with probability 1 - score): the
+    report the scores say holds the most mistakes comes first, however long it is."""
+    return -float(np.sum(1.0 - np.asarray(scores)))
+
+
+# How a report's item scores become its place in the review queue (lowest first).
+REVIEW_SIGNALS = {"mean-score": _by_mean, "min-score": _by_min, "expected-errors": _by_expected_errors}
+DEFAULT_REVIEW_SIGNAL = "mean-score"
+
+
+def review_order(docs: Iterable[Document], signal: str = DEFAULT_REVIEW_SIGNAL) -> list[str]:
+    """Report ids in review order by ``signal`` (one of ``REVIEW_SIGNALS``): reports with no scored
+    prediction (nothing found is worth a look) lead, then the least trusted first, ties by id."""
+    key = REVIEW_SIGNALS[signal]
+    keyed = [((0, key(scores)) if (scores := _report_scores(doc)) else (-1, 0.0), doc.id) for doc in docs]
     return [doc_id for _, doc_id in sorted(keyed)]
 
 

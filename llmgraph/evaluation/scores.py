@@ -17,7 +17,7 @@ import numpy as np
 
 from llmgraph.evaluation.items import DocumentItems, ReportItems, pair_counts, pair_rewards
 from llmgraph.evaluation.rewards import REWARD_LEVELS
-from llmgraph.evaluation.taxonomy import report_errors
+from llmgraph.evaluation.taxonomy import add_errors, error_counter
 
 HEADLINE = ("entity_f1", "relation_f1", "rg_e", "rg_er", "rg_er_bar")
 BASE_METRICS = ("entity", "relation", "entity_unlabeled", "relation_unlabeled")
@@ -95,7 +95,7 @@ class ScoreTableBuilder:
         self.staged = (array("q"), array("i"), array("q"))  # position, column, value
         self.rewards = {name: array("d") for name in REWARD_LEVELS}
         self.groups: dict[str, tuple[array, dict[Any, int]]] = {name: (array("i"), {}) for name in GROUP_ATTRIBUTES}
-        self.errors: Counter = Counter()
+        self.errors: dict[tuple, int] = {}  # the taxonomy's counts, over all the reports
         self.n = 0
 
     def add(self, gold: ReportItems, items: tuple[DocumentItems, DocumentItems] | None) -> int:
@@ -128,7 +128,7 @@ class ScoreTableBuilder:
             self._unstage()
         for name, value in pair_rewards(gold_items, pred_items).items():
             self.rewards[name][position] = value
-        self.errors.update(report_errors(gold_items, pred_items))
+        add_errors(self.errors, gold_items, pred_items)
 
     def _unstage(self) -> None:
         """Move the staged counts into the blocks (uint16, or int64 for a block holding a larger count)."""
@@ -166,7 +166,7 @@ class ScoreTableBuilder:
         rewards = {name: np.frombuffer(values, dtype=float).copy() for name, values in self.rewards.items()}
         groups = {name: (np.frombuffer(codes, dtype=np.int32).copy(), list(values))
                   for name, (codes, values) in self.groups.items()}
-        return ScoreTable(order, counts, rewards, groups, self.errors)
+        return ScoreTable(order, counts, rewards, groups, error_counter(self.errors))
 
 
 def point_values(scores: ScoreTable) -> dict[str, float]:

@@ -29,6 +29,7 @@ negative, as micro-F1 buckets them) and per report.
 from __future__ import annotations
 
 from collections import Counter
+from functools import cache
 from typing import NamedTuple
 
 from llmgraph.core.labels import kind_and_certainty
@@ -54,48 +55,95 @@ def _overlaps(a: Item, b: Item) -> bool:
     return a[0] <= b[1] and b[0] <= a[1]
 
 
-def entity_error(item: Item, others: set[Item], missing: str) -> str:
-    """The class of an entity on one side that the other side (``others``) lacks."""
-    same_span = [other for other in others if other[:2] == item[:2]]
-    if same_span:
-        kind, _ = kind_and_certainty(item[2])
-        return "wrong certainty" if any(kind_and_certainty(o[2])[0] == kind for o in same_span) else "wrong type"
-    overlapping = [other for other in others if _overlaps(item, other)]
-    if not overlapping:
-        return missing
-    return "boundary" if any(other[2] == item[2] for other in overlapping) else "boundary and label"
+@cache
+def _kind(label: str) -> str:
+    return kind_and_certainty(label)[0]
 
 
-def relation_error(relation: tuple[Item, Item, str], others: set[tuple[Item, Item, str]],
-                   other_entities: set[Item], false_negative: bool) -> str:
-    """The class of a relation on one side that the other side (its ``others``, its entities
-    ``other_entities``) lacks."""
-    source, target, kind = relation
-    if any(o[:2] == (source, target) for o in others):
-        return "wrong relation type"
-    if any(o[:2] == (target, source) for o in others):
-        return "reversed direction"
-    if false_negative and not all(any(_overlaps(end, e) for e in other_entities) for end in (source, target)):
-        return "lost with its entity"
-    if any(o[2] == kind and _overlaps(o[0], source) and _overlaps(o[1], target) for o in others):
-        return "endpoint error"
-    return "missed" if false_negative else "spurious"
+class ErrorIndex:
+    """One side of a report (gold or prediction) indexed to class the other side's errors against it:
+    each lookup is a dictionary probe, not a scan of the side's items."""
+
+    def __init__(self, items: DocumentItems) -> None:
+        self.labels_by_span: dict[tuple[int, int], list[str]] = {}
+        self.labels_by_token: dict[int, set[str]] = {}  # the labels of the entities over each token
+        for start, end, label in items.entities:
+            self.labels_by_span.setdefault((start, end), []).append(label)
+            for token in range(start, end + 1):
+                self.labels_by_token.setdefault(token, set()).add(label)
+        self.ends: set[tuple[Item, Item]] = set()
+        self.ends_by_type: dict[str, list[tuple[Item, Item]]] = {}
+        for source, target, kind in items.relations:
+            self.ends.add((source, target))
+            self.ends_by_type.setdefault(kind, []).append((source, target))
+
+    def _labels_over(self, item: Item) -> set[str]:
+        return set().union(*(self.labels_by_token.get(token, ()) for token in range(item[0], item[1] + 1)))
+
+    def _covered(self, item: Item) -> bool:
+        """Whether an entity of this side overlaps ``item``."""
+        return not self.labels_by_token.keys().isdisjoint(range(item[0], item[1] + 1))
+
+    def entity_error(self, item: Item, missing: str) -> str:
+        """The class of an entity of the other side that this side lacks (``missing``: its class when
+        nothing here overlaps it)."""
+        labels = self.labels_by_span.get(item[:2])
+        if labels:
+            kind = _kind(item[2])
+            return "wrong certainty" if any(_kind(label) == kind for label in labels) else "wrong type"
+        labels = self._labels_over(item)
+        if not labels:
+            return missing
+        return "boundary" if item[2] in labels else "boundary and label"
+
+    def relation_error(self, relation: tuple[Item, Item, str], false_negative: bool) -> str:
+        """The class of a relation of the other side that this side lacks."""
+        source, target, kind = relation
+        if (source, target) in self.ends:
+            return "wrong relation type"
+        if (target, source) in self.ends:
+            return "reversed direction"
+        if false_negative and not (self._covered(source) and self._covered(target)):
+            return "lost with its entity"
+        if any(_overlaps(s, source) and _overlaps(t, target) for s, t in self.ends_by_type.get(kind, ())):
+            return "endpoint error"
+        return "missed" if false_negative else "spurious"
+
+
+def add_errors(counts: dict[tuple, int], gold: DocumentItems, pred: DocumentItems) -> None:
+    """Add every false positive and false negative of one report to ``counts``, keyed by plain
+    (kind, error, side, bucket) tuples (equal to their ``ErrorKey``; the scoring's hot path)."""
+    get = counts.get
+    false_positives, wrong_relations = pred.entities - gold.entities, pred.relations - gold.relations
+    if false_positives or wrong_relations:
+        against = ErrorIndex(gold)
+        for item in false_positives:
+            key = ("entity", against.entity_error(item, "spurious"), "fp", item[2])
+            counts[key] = get(key, 0) + 1
+        for relation in wrong_relations:
+            key = ("relation", against.relation_error(relation, False), "fp", relation[2])
+            counts[key] = get(key, 0) + 1
+    false_negatives, lost_relations = gold.entities - pred.entities, gold.relations - pred.relations
+    if false_negatives or lost_relations:
+        against = ErrorIndex(pred)
+        for item in false_negatives:
+            key = ("entity", against.entity_error(item, "missed"), "fn", item[2])
+            counts[key] = get(key, 0) + 1
+        for relation in lost_relations:
+            key = ("relation", against.relation_error(relation, True), "fn", relation[2])
+            counts[key] = get(key, 0) + 1
+
+
+def error_counter(counts: dict[tuple, int]) -> Counter[ErrorKey]:
+    """``add_errors``' counts with their keys as ``ErrorKey``."""
+    return Counter({ErrorKey(*key): number for key, number in counts.items()})
 
 
 def report_errors(gold: DocumentItems, pred: DocumentItems) -> Counter[ErrorKey]:
     """Every false positive and false negative of one report, by class, side and bucket."""
-    counts: Counter[ErrorKey] = Counter()
-    for item in pred.entities - gold.entities:
-        counts[ErrorKey("entity", entity_error(item, gold.entities, "spurious"), "fp", item[2])] += 1
-    for item in gold.entities - pred.entities:
-        counts[ErrorKey("entity", entity_error(item, pred.entities, "missed"), "fn", item[2])] += 1
-    for relation in pred.relations - gold.relations:
-        error = relation_error(relation, gold.relations, gold.entities, false_negative=False)
-        counts[ErrorKey("relation", error, "fp", relation[2])] += 1
-    for relation in gold.relations - pred.relations:
-        error = relation_error(relation, pred.relations, pred.entities, false_negative=True)
-        counts[ErrorKey("relation", error, "fn", relation[2])] += 1
-    return counts
+    counts: dict[tuple, int] = {}
+    add_errors(counts, gold, pred)
+    return error_counter(counts)
 
 
 def error_summary(errors: Counter[ErrorKey]) -> dict[str, dict[str, dict[str, int]]]:

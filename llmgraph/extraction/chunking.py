@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, replace
 
-from llmgraph.core.document import Document, Entity, Relation
+from llmgraph.core.document import Document, Entity, Relation, display_text
 from llmgraph.extraction.grammar import candidate_spans, is_word, joins
 from llmgraph.io.reports import section_headers
 
@@ -62,18 +62,6 @@ class Chunk:
 
 def _word_count(tokens: list[str]) -> int:
     return sum(map(is_word, tokens))
-
-
-def _offsets(doc: Document) -> tuple[str, list[tuple[int, int]]]:
-    """The report's characters and each token's character span (made up from the token text when the
-    document has no source text)."""
-    if doc.source_text is not None and doc.token_offsets is not None:
-        return doc.source_text, doc.token_offsets
-    offsets, position = [], 0
-    for token in doc.tokens:
-        offsets.append((position, position + len(token)))
-        position += len(token) + 1
-    return doc.text, offsets
 
 
 def _segments(doc: Document, source: str, offsets: list[tuple[int, int]]) -> list[tuple[str, int, int]]:
@@ -177,7 +165,7 @@ def split(doc: Document, max_words: int) -> list[Chunk]:
     tokens = doc.tokens
     if not tokens or max_words <= 0 or _word_count(tokens) <= max_words:
         return [Chunk(doc, 0, "", 0, 1)]
-    source, offsets = _offsets(doc)
+    source, offsets = display_text(doc)
     spans: list[tuple[str, int, int, bool]] = []
     for name, first, end in _segments(doc, source, offsets):
         current: tuple[int, int] | None = None

@@ -11,19 +11,18 @@ one HTML file as JSON; its inline script draws one report at a time, so thousand
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from markupsafe import Markup
 
-from llmgraph.core.document import Document
+from llmgraph.core.document import Document, display_text
 from llmgraph.core.labels import ALL_LABELS, RELATION_TYPES, LabelSet, to_radgraph, to_radgraph_xl
 from llmgraph.evaluation.diff import document_diff, relation_ends
 from llmgraph.evaluation.items import DocumentItems, document_items
 from llmgraph.evaluation.pairing import pair_documents
-from llmgraph.evaluation.taxonomy import ENTITY_ERRORS, RELATION_ERRORS, Item, entity_error, relation_error
+from llmgraph.evaluation.taxonomy import ENTITY_ERRORS, RELATION_ERRORS, ErrorIndex, Item
 from llmgraph.io.atomic import write_atomic
 
 HERE = Path(__file__).parent
@@ -54,13 +53,6 @@ def label_style(label: str) -> dict[str, Any]:
     colour = COLOURS[(kind, certainty)]
     return {"name": label, "tag": to_radgraph(label) + ("·meas" if measurement else ""), "color": colour,
             "tint": _tint(colour), "measure": measurement}
-
-
-def display_text(doc: Document) -> tuple[str, list[Span]]:
-    """The text to show and the character span of every RadGraph token in it."""
-    if doc.source_text is not None and doc.token_offsets is not None:
-        return doc.source_text, doc.token_offsets
-    return doc.text, [match.span() for match in re.finditer(r"\S+", doc.text)]
 
 
 def _ends(row: dict[str, Any]) -> Ends:
@@ -104,22 +96,21 @@ def error_classes(pred: Document, gold: Document, entities: dict[Span, tuple], r
     carry labels (a relation its ends' labels) where ``document_diff`` matches spans, so a relation
     between the right spans with a mislabeled end stays correct and has a class (``endpoint error``)."""
     gold_items, pred_items = document_items(gold), document_items(pred)
+    against_gold, against_pred = ErrorIndex(gold_items), ErrorIndex(pred_items)
     entity_classes = {}
     for span, (status, label, _) in entities.items():
         item = (*span, label)
         if status == "missing":
-            entity_classes[span] = entity_error(item, pred_items.entities, "missed")
+            entity_classes[span] = against_pred.entity_error(item, "missed")
         elif item not in gold_items.entities:
-            entity_classes[span] = entity_error(item, gold_items.entities, "spurious")
+            entity_classes[span] = against_gold.entity_error(item, "spurious")
     gold_relations, pred_relations = _relations_by_key(gold_items), _relations_by_key(pred_items)
     relation_classes = {}
     for key, (status, _) in relations.items():
         if status == "missing":
-            relation_classes[key] = relation_error(gold_relations[key], pred_items.relations, pred_items.entities,
-                                                   false_negative=True)
+            relation_classes[key] = against_pred.relation_error(gold_relations[key], false_negative=True)
         elif pred_relations[key] not in gold_items.relations:
-            relation_classes[key] = relation_error(pred_relations[key], gold_items.relations, gold_items.entities,
-                                                   false_negative=False)
+            relation_classes[key] = against_gold.relation_error(pred_relations[key], false_negative=False)
     return entity_classes, relation_classes
 
 
