@@ -13,7 +13,7 @@ from llmgraph.systems.kinds import SYSTEM_KINDS, runnable_kinds, system_kind
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = Path(llmgraph.__file__).parent
-FOLDERS = {"core", "io", "evaluation", "extraction", "training", "systems", "runs", "harness", "viz", "cli"}
+FOLDERS = {"core", "io", "evaluation", "extraction", "training", "systems", "runs", "harness", "viz", "review", "cli"}
 
 
 def test_the_layers_contract_holds():

@@ -22,6 +22,7 @@ from llmgraph.cli.compare import compare
 from llmgraph.cli.data import convert, synth
 from llmgraph.cli.evaluate import evaluate
 from llmgraph.cli.extract import extract, merge
+from llmgraph.cli.review import agreement, review_app
 from llmgraph.cli.train import train_llm_command, train_span_command
 from llmgraph.cli.viz import viz
 
@@ -60,6 +61,8 @@ app.command(cls=Command)(compare)
 app.command(cls=Command)(synth)
 app.command("train-span", cls=Command)(train_span_command)
 app.command("train-llm", cls=Command)(train_llm_command)
+app.add_typer(review_app, name="review")
+app.command(cls=Command)(agreement)
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m llmgraph`

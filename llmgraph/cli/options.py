@@ -66,6 +66,17 @@ OPTION_MAX_TOKENS = typer.Option(None, "--max-tokens", min=1, help="Generation b
 OPTION_MAX_ENTITIES = typer.Option(None, "--max-entities", min=1, help="Bound of the entity list under --grammar json (default: 60).", rich_help_panel=DECODING)
 OPTION_CHUNK_WORDS = typer.Option(None, "--chunk-words", min=0, max=1_000_000, help="Reports longer than this many words are extracted in chunks of whole sentences within a section, generated together and merged (default: 30 words, fewer when a graph of 30 would not fit in --max-tokens; 0: whole reports).", rich_help_panel=DECODING)
 OPTION_TEMPERATURE = typer.Option(None, "--temperature", min=0.0, help="Sampling temperature, 0 for greedy (default: 0).", rich_help_panel=DECODING)
+class ReviewTool(str, Enum):
+    LABEL_STUDIO = "label-studio"
+    BRAT = "brat"
+
+
+class ReviewSelect(str, Enum):
+    LOWEST_SCORE = "lowest-score"
+    DISAGREEMENT = "disagreement"
+    RANDOM = "random"
+
+
 class Confidence(str, Enum):
     ALLOWED = "allowed"
     RAW = "raw"

@@ -1,0 +1,88 @@
+"""Which reports to review first: the least confident, those two systems disagree on most, or a random
+draw; each pick says why it was picked."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from llmgraph.core.document import Document, has_scores
+from llmgraph.core.errors import InputError
+from llmgraph.evaluation.calibration import DEFAULT_REVIEW_SIGNAL, report_confidence, review_order
+from llmgraph.evaluation.items import document_items
+
+
+@dataclass(frozen=True)
+class Pick:
+    """A report chosen for review: its place in the review order, and why it is there."""
+
+    id: str
+    rank: int
+    why: str
+    value: float | None = None  # the number it was ranked by (mean score, agreement), None for a random draw
+
+
+@dataclass(frozen=True)
+class Selection:
+    """How to choose: ``how`` (one of ``SELECTORS``), how many, the other system's graphs for
+    ``disagreement``, the seed for ``random``."""
+
+    how: str
+    count: int
+    against: list[Document] | None = None
+    seed: int = 0
+
+
+def agreement(a: Document, b: Document) -> float:
+    """F1 of two graphs of one report against each other, entities and relations together (symmetric;
+    1.0 when both are empty)."""
+    items_a, items_b = document_items(a), document_items(b)
+    left, right = items_a.entities | items_a.relations, items_b.entities | items_b.relations
+    return 1.0 if not left and not right else 2 * len(left & right) / (len(left) + len(right))
+
+
+def _lowest_score(docs: list[Document], selection: Selection) -> list[Pick]:
+    if not any(map(has_scores, docs)):
+        raise InputError("has no scores: --select lowest-score needs a system that writes them "
+                         "(or choose --select random or disagreement)")
+    order = review_order(docs, DEFAULT_REVIEW_SIGNAL)[:selection.count]
+    by_id = {doc.id: doc for doc in docs}
+    picks = []
+    for rank, doc_id in enumerate(order, 1):
+        mean = report_confidence(by_id[doc_id])
+        why = ("no scored entity or relation (nothing found is worth a look)" if mean is None
+               else f"mean score {mean:.3f}, the {_ordinal(rank)} lowest of {len(docs)}")
+        picks.append(Pick(doc_id, rank, why, mean))
+    return picks
+
+
+def _disagreement(docs: list[Document], selection: Selection) -> list[Pick]:
+    if selection.against is None:
+        raise InputError("--select disagreement needs the other system's graphs (--against FILE)")
+    other = {doc.id: doc for doc in selection.against}
+    missing = [doc.id for doc in docs if doc.id not in other]
+    if missing:
+        raise InputError(f"--against has no graph for {len(missing)} of the reports (first: {missing[0]})")
+    scored = sorted((agreement(doc, other[doc.id]), doc.id) for doc in docs)[:selection.count]
+    return [Pick(doc_id, rank, f"F1 {value:.3f} between the two systems, the {_ordinal(rank)} lowest of {len(docs)}",
+                 value) for rank, (value, doc_id) in enumerate(scored, 1)]
+
+
+def _random(docs: list[Document], selection: Selection) -> list[Pick]:
+    drawn = random.Random(selection.seed).sample([doc.id for doc in docs], min(selection.count, len(docs)))
+    return [Pick(doc_id, rank, f"drawn at random (seed {selection.seed})") for rank, doc_id in enumerate(drawn, 1)]
+
+
+SELECTORS: dict[str, Callable[[list[Document], Selection], list[Pick]]] = {
+    "lowest-score": _lowest_score, "disagreement": _disagreement, "random": _random}
+
+
+def select(docs: list[Document], selection: Selection) -> list[Pick]:
+    """The reports to review, in review order."""
+    return SELECTORS[selection.how](docs, selection)
+
+
+def _ordinal(number: int) -> str:
+    suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    return f"{number}{suffix}"
