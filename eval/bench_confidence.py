@@ -70,13 +70,14 @@ def measures(gold, predicted) -> dict:
     return row
 
 
-def run_llm(model: str, gold_sets: dict, repeats: int, keep: Path | None) -> list[dict]:
+def run_llm(model: str, gold_sets: dict, repeats: int, keep: Path | None, estimators: tuple[str, ...] = ESTIMATORS
+            ) -> list[dict]:
     """Each estimator on each gold set, ``repeats`` rounds in turn (none, allowed, raw, none, ...) so the
     wall-time ratios see the same load; the graphs are the same every round (greedy)."""
     backend = create_backend("vllm", model, Decoding())
     rows = []
     try:
-        for repeat, estimator in ((r, e) for r in range(repeats) for e in ESTIMATORS):
+        for repeat, estimator in ((r, e) for r in range(repeats) for e in estimators):
             view = copy.copy(backend)
             view.decoding, view.close = Decoding(confidence=estimator), lambda: None
             config = ExtractionConfig(backend="vllm", model=model, decoding=view.decoding)
@@ -121,11 +122,17 @@ def main() -> None:
     parser.add_argument("--out", default="eval/results/bench_confidence")
     parser.add_argument("--repeats", type=int, default=2, help="Rounds of the three LLM runs (the fastest counts).")
     parser.add_argument("--keep", type=Path, help="Folder to write each system's graphs to (first round).")
+    parser.add_argument("--estimators", default=",".join(ESTIMATORS),
+                        help="The LLM runs, comma-separated (none,allowed: the cost of the default alone).")
+    parser.add_argument("--gold-sets", default=",".join(GOLD), help="Which gold sets, comma-separated.")
     args = parser.parse_args()
+    estimators = tuple(args.estimators.split(","))
+    if not set(estimators) <= set(ESTIMATORS) or "none" not in estimators:
+        parser.error(f"--estimators: a subset of {', '.join(ESTIMATORS)} with none (the baseline)")
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
-    gold_sets = {name: read_radgraph(resource(path)) for name, path in GOLD.items()}
-    rows = run_llm(args.llm_model, gold_sets, args.repeats, args.keep)
+    gold_sets = {name: read_radgraph(resource(GOLD[name])) for name in args.gold_sets.split(",")}
+    rows = run_llm(args.llm_model, gold_sets, args.repeats, args.keep, estimators)
     if args.span_model:
         rows += run_span(args.span_model, gold_sets, args.keep)
     frame = pd.DataFrame(rows)

@@ -253,6 +253,9 @@ def test_selection_orders_and_explains():
             Document("c", "x y", [Entity("1", "x", "OBS-DP", 0, 0, 0.6)])]
     picks = select(docs, Selection("lowest-score", 2))
     assert [p.id for p in picks] == ["b", "c"] and "mean score 0.300" in picks[0].why
+    longer = [*docs, Document("d", "x y", [Entity("1", "x", "OBS-DP", 0, 0, 0.7), Entity("2", "y", "OBS-DP", 1, 1, 0.7)])]
+    picks = select(longer, Selection("expected-errors", 2))
+    assert [p.id for p in picks] == ["b", "d"] and picks[1].value == pytest.approx(0.6) and "0.6 predictions wrong" in picks[1].why
     with pytest.raises(InputError, match="has no scores"):
         select([replace(d, entities=[replace(e, score=None) for e in d.entities]) for d in docs], Selection("lowest-score", 1))
     other = [docs[0], replace(docs[1], entities=[]), docs[2]]
@@ -268,7 +271,10 @@ def test_review_commands(tmp_path):
     result = runner.invoke(app, ["review", "export", str(pred), "-o", str(out), "--to", "label-studio", "-n", "10"])
     assert result.exit_code == 0, result.output
     manifest = json.loads((out / "review.json").read_text())
-    assert manifest["count"] == 10 and manifest["select"] == "lowest-score" and len(manifest["reports"]) == 10
+    assert manifest["count"] == 10 and manifest["select"] == "expected-errors" and len(manifest["reports"]) == 10
+    # all scores 0.5: the reports with the most predictions hold the most expected errors
+    sizes = {d.id: len(d.entities) for d in GOLD}
+    assert [sizes[e["id"]] for e in manifest["reports"]] == sorted(sizes.values(), reverse=True)[:10]
     assert all(entry["why"] for entry in manifest["reports"])
     tasks = json.loads((out / "tasks.json").read_text())
     assert len(tasks) == 10 and tasks[0]["predictions"][0]["model_version"] == "pred"

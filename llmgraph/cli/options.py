@@ -72,6 +72,7 @@ class ReviewTool(str, Enum):
 
 
 class ReviewSelect(str, Enum):
+    EXPECTED_ERRORS = "expected-errors"
     LOWEST_SCORE = "lowest-score"
     DISAGREEMENT = "disagreement"
     RANDOM = "random"

@@ -16,6 +16,7 @@ from llmgraph.evaluation.calibration import (
     KINDS,
     ScoredItems,
     calibration_summary,
+    DEFAULT_REVIEW_SIGNAL,
     review_gain,
     review_order,
     scored_items,
@@ -40,7 +41,7 @@ def best_threshold(items: ScoredItems) -> float:
 def calibration_rows(gold: dict[str, list[Document]], outcomes: list[Outcome], errors: dict[tuple[str, str], dict[str, int]],
                      dev: str | None = None) -> list[dict[str, Any]]:
     """Per scored system, gold set and kind (entity, relation): the calibration summary, the review gain
-    of its least confident reports (``errors``: (system, gold set) -> report id -> its false positives +
+    of the reports its scores put first (``DEFAULT_REVIEW_SIGNAL``; ``errors``: (system, gold set) -> report id -> its false positives +
     negatives) and, with a ``dev`` gold set, the threshold chosen there with F1 at it."""
     items: dict[tuple[str, str], ScoredItems] = {}
     orders: dict[tuple[str, str], list[str]] = {}
@@ -49,7 +50,7 @@ def calibration_rows(gold: dict[str, list[Document]], outcomes: list[Outcome], e
             continue
         pairs = paired_predictions(gold[outcome.gold_set], outcome)
         items[(outcome.system, outcome.gold_set)] = scored_items(pairs)
-        orders[(outcome.system, outcome.gold_set)] = review_order(pred for _, pred in pairs)
+        orders[(outcome.system, outcome.gold_set)] = review_order((pred for _, pred in pairs), DEFAULT_REVIEW_SIGNAL)
     rows = []
     for (system, gold_set), found in items.items():
         summary = calibration_summary(found)
@@ -61,6 +62,7 @@ def calibration_rows(gold: dict[str, list[Document]], outcomes: list[Outcome], e
             rows.append({"system": system, "gold_set": gold_set, "kind": kind,
                          **{key: value for key, value in summary[kind].items() if key != "reliability"},
                          "reliability": summary[kind]["reliability"],
+                         "review_signal": DEFAULT_REVIEW_SIGNAL if gain else None,
                          "review_reports": gain["reports"] if gain else None,
                          "review_errors_per_report": gain["errors_per_report"] if gain else None,
                          "random_errors_per_report": gain["random_errors_per_report"] if gain else None,

@@ -38,7 +38,7 @@ PER_REPORT_COLUMNS = ["system", "gold_set", "reference", "id", "modality", "toke
                       "entity_precision", "entity_recall", "entity_f1", "relation_precision", "relation_recall",
                       "relation_f1", "rg_e", "rg_er", "rg_er_bar", *ERROR_COLUMNS, "rewards", "error"]
 CALIBRATION_COLUMNS = ["system", "gold_set", "kind", "scored", "unscored", "positive_rate", "average_precision", "ece",
-                       "review_reports", "review_errors_per_report", "random_errors_per_report", "review_gain",
+                       "review_signal", "review_reports", "review_errors_per_report", "random_errors_per_report", "review_gain",
                        "dev_gold_set", "dev_threshold", "f1_at_dev_threshold"]
 ERRORS_COLUMNS = ["system", "gold_set", "reference", "modality", "kind", "error", "label", "fp", "fn"]
 
@@ -230,7 +230,7 @@ def _calibration_table(rows: list[dict[str, Any]], gold_set: str) -> pd.DataFram
             cells[f"{kind} AP (chance)"] = f"{row['average_precision']:.3f} ({row['positive_rate']:.3f})"
             cells[f"{kind} ECE"] = f"{row['ece']:.3f}"
         gain = row["review_gain"]
-        cells["errors/report: least confident 25% vs all"] = ("n/a" if gain is None else
+        cells["errors/report: first 25% to review vs all"] = ("n/a" if gain is None else
                                                               f"{row['review_errors_per_report']:.1f} vs "
                                                               f"{row['random_errors_per_report']:.1f} ({gain:.2f}x)")
         if row["dev_threshold"] is not None:

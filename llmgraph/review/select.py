@@ -1,5 +1,6 @@
-"""Which reports to review first: the least confident, those two systems disagree on most, or a random
-draw; each pick says why it was picked."""
+"""Which reports to review first: those whose scores say they hold the most wrong predictions, the least
+confident on average, those two systems disagree on most, or a random draw; each pick says why it was
+picked."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 
 from llmgraph.core.document import Document, has_scores
 from llmgraph.core.errors import InputError
-from llmgraph.evaluation.calibration import DEFAULT_REVIEW_SIGNAL, report_confidence, review_order
+from llmgraph.evaluation.calibration import expected_errors, report_confidence, review_order
 from llmgraph.evaluation.items import document_items
 
 
@@ -42,19 +43,30 @@ def agreement(a: Document, b: Document) -> float:
     return 1.0 if not left and not right else 2 * len(left & right) / (len(left) + len(right))
 
 
-def _lowest_score(docs: list[Document], selection: Selection) -> list[Pick]:
+def _by_scores(docs: list[Document], selection: Selection, signal: str, measure: Callable[[Document], float | None],
+               says: str) -> list[Pick]:
+    """The first reports of the review order by ``signal``, each with ``says`` (its measure, its rank)."""
     if not any(map(has_scores, docs)):
-        raise InputError("has no scores: --select lowest-score needs a system that writes them "
+        raise InputError(f"has no scores: --select {selection.how} needs a system that writes them "
                          "(or choose --select random or disagreement)")
-    order = review_order(docs, DEFAULT_REVIEW_SIGNAL)[:selection.count]
     by_id = {doc.id: doc for doc in docs}
     picks = []
-    for rank, doc_id in enumerate(order, 1):
-        mean = report_confidence(by_id[doc_id])
-        why = ("no scored entity or relation (nothing found is worth a look)" if mean is None
-               else f"mean score {mean:.3f}, the {_ordinal(rank)} lowest of {len(docs)}")
-        picks.append(Pick(doc_id, rank, why, mean))
+    for rank, doc_id in enumerate(review_order(docs, signal)[:selection.count], 1):
+        value = measure(by_id[doc_id])
+        why = ("no scored entity or relation (nothing found is worth a look)" if value is None
+               else says.format(value=value, rank=_ordinal(rank), of=len(docs)))
+        picks.append(Pick(doc_id, rank, why, value))
     return picks
+
+
+def _lowest_score(docs: list[Document], selection: Selection) -> list[Pick]:
+    return _by_scores(docs, selection, "mean-score", report_confidence,
+                      "mean score {value:.3f}, the {rank} lowest of {of}")
+
+
+def _expected_errors(docs: list[Document], selection: Selection) -> list[Pick]:
+    return _by_scores(docs, selection, "expected-errors", expected_errors,
+                      "{value:.1f} predictions wrong by its scores (the sum of 1 - score), the {rank} most of {of}")
 
 
 def _disagreement(docs: list[Document], selection: Selection) -> list[Pick]:
@@ -75,7 +87,8 @@ def _random(docs: list[Document], selection: Selection) -> list[Pick]:
 
 
 SELECTORS: dict[str, Callable[[list[Document], Selection], list[Pick]]] = {
-    "lowest-score": _lowest_score, "disagreement": _disagreement, "random": _random}
+    "expected-errors": _expected_errors, "lowest-score": _lowest_score, "disagreement": _disagreement,
+    "random": _random}
 
 
 def select(docs: list[Document], selection: Selection) -> list[Pick]:
