@@ -14,6 +14,7 @@ from llmgraph.evaluation.calibration import (
     average_precision,
     calibration_summary,
     expected_calibration_error,
+    precision_recall_points,
     reliability,
     review_gain,
     review_order,
@@ -61,8 +62,19 @@ def test_threshold_curve_and_summary():
     summary = calibration_summary(items)
     assert summary["relation"]["positive_rate"] == 0.5 and summary["relation"]["scored"] == 2
     unscored = calibration_summary(scored_items([(GOLD, GOLD)]))  # gold has no scores: nothing made up
-    assert unscored["entity"] | {"reliability": None} == {"scored": 0, "unscored": 3, "positive_rate": None,
-                                                          "average_precision": None, "ece": None, "reliability": None}
+    assert unscored["entity"] == {"scored": 0, "unscored": 3, "positive_rate": None, "average_precision": None,
+                                  "ece": None, "reliability": [], "pr_curve": []}
+
+
+def test_precision_recall_points_by_hand():
+    scores, correct = np.array([0.9, 0.8, 0.8, 0.3]), np.array([True, False, True, False])
+    assert precision_recall_points(scores, correct, gold=4) == [
+        {"threshold": 0.9, "precision": 1.0, "recall": 0.25},
+        {"threshold": 0.8, "precision": 2 / 3, "recall": 0.5},  # a tie is kept or dropped together
+        {"threshold": 0.3, "precision": 0.5, "recall": 0.5}]
+    assert precision_recall_points(np.array([]), np.array([], dtype=bool), gold=3) == []
+    many = precision_recall_points(np.linspace(0, 1, 1000), np.ones(1000, dtype=bool), gold=1000, points=50)
+    assert len(many) == 50 and many[-1]["recall"] == 1.0
 
 
 def test_review_order_and_gain():

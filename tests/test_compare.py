@@ -129,6 +129,7 @@ def test_tables_diffs_and_significance(run):
     zero = calibration[calibration.system == "zero"]  # its answers were cut short: nothing scored, nothing made up
     assert zero.average_precision.isna().all() and zero.review_gain.isna().all()
     assert "### Which graphs to trust" in markdown and (out / "plots" / "reliability.png").exists()
+    assert (out / "plots" / "precision_recall.png").exists()
     per_report = pd.read_csv(out / "per_report.csv")
     errors = pd.read_csv(out / "errors.csv")
     for (system, gold_set), rows in per_report.groupby(["system", "gold_set"]):  # per report = per set

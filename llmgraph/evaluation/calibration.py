@@ -82,6 +82,22 @@ def average_precision(scores: np.ndarray, correct: np.ndarray) -> float | None:
     return float(np.sum(recall_steps * hits / seen))
 
 
+def precision_recall_points(scores: np.ndarray, correct: np.ndarray, gold: int, points: int = 200
+                            ) -> list[dict[str, float]]:
+    """The precision-recall curve: micro precision, and recall of the ``gold`` items, of the predictions
+    kept at each score threshold, highest first (predictions of equal score kept together; at most
+    ``points`` thresholds, evenly spaced along the ranking). Empty without scores or gold items."""
+    if not len(scores) or not gold:
+        return []
+    order = np.argsort(-scores, kind="stable")
+    ranked_scores, ranked = scores[order], correct[order]
+    last_of_tie = np.r_[ranked_scores[1:] != ranked_scores[:-1], True]
+    hits, seen, thresholds = np.cumsum(ranked)[last_of_tie], np.flatnonzero(last_of_tie) + 1, ranked_scores[last_of_tie]
+    chosen = np.unique(np.linspace(0, len(hits) - 1, min(points, len(hits))).round().astype(int))
+    return [{"threshold": float(thresholds[i]), "precision": float(hits[i] / seen[i]), "recall": float(hits[i] / gold)}
+            for i in chosen]
+
+
 def reliability(scores: np.ndarray, correct: np.ndarray, bins: int = BINS) -> list[dict[str, float]]:
     """Per bin of equal width over [0, 1] (a score of 1 in the last): its predictions, mean score and
     share correct."""
@@ -121,8 +137,9 @@ def threshold_curve(items: ScoredItems, kind: str, thresholds: Iterable[float]) 
 
 
 def calibration_summary(items: ScoredItems) -> dict[str, dict[str, object]]:
-    """Per kind: the predictions scored, their positive rate, average precision, ECE and reliability
-    bins; ``None`` values where no prediction carries a score (never a made-up number)."""
+    """Per kind: the predictions scored, their positive rate, average precision, ECE, reliability bins and
+    the precision-recall curve; ``None`` values where no prediction carries a score (never a made-up
+    number)."""
     summary = {}
     for kind in KINDS:
         scores, correct = items.scores[kind], items.correct[kind]
@@ -130,7 +147,8 @@ def calibration_summary(items: ScoredItems) -> dict[str, dict[str, object]]:
                          "positive_rate": float(correct.mean()) if len(scores) else None,
                          "average_precision": average_precision(scores, correct) if len(scores) else None,
                          "ece": expected_calibration_error(scores, correct),
-                         "reliability": reliability(scores, correct) if len(scores) else []}
+                         "reliability": reliability(scores, correct) if len(scores) else [],
+                         "pr_curve": precision_recall_points(scores, correct, items.gold[kind])}
     return summary
 
 

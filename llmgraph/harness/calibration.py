@@ -38,6 +38,9 @@ def best_threshold(items: ScoredItems) -> float:
     return max(THRESHOLDS, key=lambda threshold: (totals[float(threshold)], -threshold))
 
 
+CURVES = ("reliability", "pr_curve")  # for plots/, not calibration.csv
+
+
 def calibration_rows(gold: dict[str, list[Document]], outcomes: list[Outcome], errors: dict[tuple[str, str], dict[str, int]],
                      dev: str | None = None) -> list[dict[str, Any]]:
     """Per scored system, gold set and kind (entity, relation): the calibration summary, the review gain
@@ -60,8 +63,8 @@ def calibration_rows(gold: dict[str, list[Document]], outcomes: list[Outcome], e
         at_threshold = {kind: threshold_curve(found, kind, [chosen])[0]["f1"] for kind in KINDS} if chosen is not None else {}
         for kind in KINDS:
             rows.append({"system": system, "gold_set": gold_set, "kind": kind,
-                         **{key: value for key, value in summary[kind].items() if key != "reliability"},
-                         "reliability": summary[kind]["reliability"],
+                         **{key: value for key, value in summary[kind].items() if key not in CURVES},
+                         **{key: summary[kind][key] for key in CURVES},
                          "review_signal": DEFAULT_REVIEW_SIGNAL if gain else None,
                          "review_reports": gain["reports"] if gain else None,
                          "review_errors_per_report": gain["errors_per_report"] if gain else None,

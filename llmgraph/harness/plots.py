@@ -164,15 +164,37 @@ def reliability_figure(calibration: list[dict]) -> Figure | None:
     return figure
 
 
+def precision_recall_figure(calibration: list[dict]) -> Figure | None:
+    """Precision-recall curves: per gold set and kind, each scored system's micro precision and recall of
+    what it keeps at each score threshold (its average precision in the legend)."""
+    rows = [row for row in calibration if row.get("pr_curve")]
+    if not rows:
+        return None
+    panels = list(dict.fromkeys((row["gold_set"], row["kind"]) for row in rows))
+    figure = Figure(figsize=(3.6 * len(panels), 3.8), layout="constrained")
+    axes = figure.subplots(1, len(panels), squeeze=False)[0]
+    systems = list(dict.fromkeys(row["system"] for row in rows))
+    for axis, (gold_set, kind) in zip(axes, panels):
+        for row in (r for r in rows if (r["gold_set"], r["kind"]) == (gold_set, kind)):
+            index = systems.index(row["system"])
+            axis.plot([p["recall"] for p in row["pr_curve"]], [p["precision"] for p in row["pr_curve"]],
+                      color=OKABE_ITO[index % len(OKABE_ITO)], linewidth=1.5,
+                      label=f"{row['system']} (AP {row['average_precision']:.2f})")
+        axis.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="recall (of the gold)", ylabel="precision", title=f"{gold_set}: {kind}")
+        axis.legend(fontsize=7, loc="lower left")
+    return figure
+
+
 def write_plots(frame: pd.DataFrame, folder: Path, calibration: list[dict] | None = None) -> list[Path]:
-    """``f1``, ``per_label_f1``, ``cost_quality`` and ``reliability`` as .png and .svg in ``folder`` (a figure
+    """``f1``, ``per_label_f1``, ``cost_quality``, ``reliability`` and ``precision_recall`` as .png and .svg in ``folder`` (a figure
     without data is left out). Reference rows (``frame.reference``) are named ``NAME (reference)``."""
     written = []
     if "reference" in frame and frame.reference.any():
         marked = frame.reference.fillna(False).astype(bool)
         frame = frame.assign(system=frame.system.where(~marked, frame.system + " (reference)"))
     makers = (("f1", lambda: f1_figure(frame)), ("per_label_f1", lambda: per_label_figure(frame)),
-              ("cost_quality", lambda: cost_figure(frame)), ("reliability", lambda: reliability_figure(calibration or [])))
+              ("cost_quality", lambda: cost_figure(frame)), ("reliability", lambda: reliability_figure(calibration or [])),
+              ("precision_recall", lambda: precision_recall_figure(calibration or [])))
     for name, make in makers:
         figure = make()
         if figure is None:

@@ -278,8 +278,9 @@ def markdown_report(comparison: Comparison, frame: pd.DataFrame) -> str:
                   _markdown(_error_table(errors, gold_set, scored, "relation")), "",
                   "### Which graphs to trust (calibration.csv)", "",
                   "Average precision ranks each system's predictions by its confidence (chance: the share that is "
-                  "right); ECE is the expected calibration error over 10 bins (plots/reliability); the least "
-                  "confident quarter of the reports against the mean of all (README, Confidence).", "",
+                  "right; the curves in plots/precision_recall); ECE is the expected calibration error over 10 bins "
+                  "(plots/reliability); the errors per report of the first quarter of the reports in review order "
+                  "(the most expected errors: the sum of 1 - score) against the mean of all (README, Confidence).", "",
                   _markdown(_calibration_table(comparison.calibration, gold_set)), "",
                   "### Is the difference significant?", "",
                   _markdown(_significance_table(comparison.significance, gold_set, samples, significance_level(confidence))), ""]
