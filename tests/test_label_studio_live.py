@@ -26,10 +26,9 @@ import requests
 from typer.testing import CliRunner
 
 from llmgraph.cli.app import app
-from llmgraph.core.document import display_text
 from llmgraph.io.radgraph_reader import read_radgraph
 from llmgraph.io.radgraph_writer import write_radgraph
-from test_review import GOLD, edited
+from test_review import GOLD, edited, edited_result
 
 pytestmark = pytest.mark.slow
 
@@ -104,25 +103,6 @@ def label_studio(tmp_path_factory):
         log.close()
 
 
-def reviewer_edits(task: dict, doc) -> list[dict]:
-    """The reviewer's annotation: the prediction with the four edits of ``edited`` (test_review)."""
-    _, edits = edited(doc)
-    result = json.loads(json.dumps(task["predictions"][0]["result"]))
-    deleted = f"e{edits['deleted'].id}"
-    result = [item for item in result if deleted not in (item.get("id"), item.get("from_id"), item.get("to_id"))]
-    text, offsets = display_text(doc)
-    for item in result:
-        if item.get("id") == f"e{edits['relabelled'].id}":
-            item["value"]["labels"] = ["OBS-U" if edits["relabelled"].label != "OBS-U" else "OBS-DP"]
-        if item.get("id") == f"e{edits['moved'].id}":
-            end = offsets[edits["moved"].end_ix + 1][1]
-            item["value"] |= {"end": end, "text": text[item["value"]["start"]:end]}
-    new = edits["new"]
-    result.append({"type": "relation", "from_id": f"e{new.source}", "to_id": f"e{new.target}",
-                   "direction": "right", "labels": [new.type]})
-    return result
-
-
 def editable(doc) -> bool:
     kept = [e for e in doc.entities if e.end_ix + 1 < len(doc.tokens)]
     return len(kept) > 2 and all(e.start_ix != kept[2].end_ix + 1 for e in doc.entities)
@@ -157,7 +137,8 @@ def test_review_round_trip_through_label_studio(label_studio, tmp_path):
         regions = [item for item in predictions[0]["result"] if item["type"] == "labels"]
         assert len(regions) == len(doc.entities)
         annotation = session.post(f"{url}/api/tasks/{task['id']}/annotations",
-                                  json={"result": reviewer_edits(stored, doc), "was_cancelled": False})
+                                  json={"result": edited_result(stored["predictions"][0]["result"], doc),
+                                        "was_cancelled": False})
         assert annotation.status_code == 201, annotation.text
         expected.append(edited(doc)[0])
     export = session.get(f"{url}/api/projects/{project_id}/export", params={"exportType": "JSON"})

@@ -141,25 +141,32 @@ def test_hand_edited_ann_imports_as_edited(tmp_path):
     assert imported.counts["brat attributes skipped"] == 1 and imported.counts["brat notes skipped"] == 1
 
 
+def edited_result(result: list[dict], doc: Document) -> list[dict]:
+    """A Label Studio annotation result: the prediction ``result`` of ``doc`` with the four edits of
+    ``edited`` (the new relation drawn from its target, direction left)."""
+    _, edits = edited(doc)
+    deleted = f"e{edits['deleted'].id}"
+    result = [item for item in json.loads(json.dumps(result))
+              if deleted not in (item.get("id"), item.get("from_id"), item.get("to_id"))]
+    text, offsets = display_text(doc)
+    for item in result:
+        if item.get("id") == f"e{edits['relabelled'].id}":
+            item["value"]["labels"] = ["OBS-U" if edits["relabelled"].label != "OBS-U" else "OBS-DP"]
+        if item.get("id") == f"e{edits['moved'].id}":
+            end = offsets[edits["moved"].end_ix + 1][1]
+            item["value"] |= {"end": end, "text": text[item["value"]["start"]:end]}
+    new = edits["new"]
+    return [*result, {"type": "relation", "from_id": f"e{new.target}", "to_id": f"e{new.source}", "direction": "left",
+                      "labels": [new.type]}]
+
+
 def label_studio_export(doc: Document, edit: bool = True, **annotation) -> tuple[list, Document]:
     """A Label Studio export of ``doc``'s task with an annotation: the prediction, with the four edits."""
     task = json.loads(json.dumps(to_task(doc, "system")))
     result = task["predictions"][0]["result"]
     expected = doc
     if edit:
-        expected, edits = edited(doc)
-        deleted = f"e{edits['deleted'].id}"
-        result = [item for item in result if deleted not in (item.get("id"), item.get("from_id"), item.get("to_id"))]
-        text, offsets = display_text(doc)
-        for item in result:
-            if item.get("id") == f"e{edits['relabelled'].id}":
-                item["value"]["labels"] = ["OBS-U" if edits["relabelled"].label != "OBS-U" else "OBS-DP"]
-            if item.get("id") == f"e{edits['moved'].id}":
-                end = offsets[edits["moved"].end_ix + 1][1]
-                item["value"] |= {"end": end, "text": text[item["value"]["start"]:end]}
-        new = edits["new"]
-        result.append({"type": "relation", "from_id": f"e{new.target}", "to_id": f"e{new.source}",
-                       "direction": "left", "labels": [new.type]})
+        expected, result = edited(doc)[0], edited_result(result, doc)
     record = {"id": 7, "completed_by": 3, "result": result, "was_cancelled": False,
               "updated_at": "2026-12-07T10:00:00Z"} | annotation
     return [{"id": 1, "data": task["data"], "predictions": task["predictions"], "annotations": [record]}], expected

@@ -114,23 +114,17 @@ def add_errors(counts: dict[tuple, int], gold: DocumentItems, pred: DocumentItem
     """Add every false positive and false negative of one report to ``counts``, keyed by plain
     (kind, error, side, bucket) tuples (equal to their ``ErrorKey``; the scoring's hot path)."""
     get = counts.get
-    false_positives, wrong_relations = pred.entities - gold.entities, pred.relations - gold.relations
-    if false_positives or wrong_relations:
-        against = ErrorIndex(gold)
-        for item in false_positives:
-            key = ("entity", against.entity_error(item, "spurious"), "fp", item[2])
+    # (side, the side's items, the other side's, what an entity overlapping nothing there is)
+    for side, mine, other, missing in (("fp", pred, gold, "spurious"), ("fn", gold, pred, "missed")):
+        entities, relations = mine.entities - other.entities, mine.relations - other.relations
+        if not entities and not relations:
+            continue
+        against = ErrorIndex(other)
+        for item in entities:
+            key = ("entity", against.entity_error(item, missing), side, item[2])
             counts[key] = get(key, 0) + 1
-        for relation in wrong_relations:
-            key = ("relation", against.relation_error(relation, False), "fp", relation[2])
-            counts[key] = get(key, 0) + 1
-    false_negatives, lost_relations = gold.entities - pred.entities, gold.relations - pred.relations
-    if false_negatives or lost_relations:
-        against = ErrorIndex(pred)
-        for item in false_negatives:
-            key = ("entity", against.entity_error(item, "missed"), "fn", item[2])
-            counts[key] = get(key, 0) + 1
-        for relation in lost_relations:
-            key = ("relation", against.relation_error(relation, True), "fn", relation[2])
+        for relation in relations:
+            key = ("relation", against.relation_error(relation, side == "fn"), side, relation[2])
             counts[key] = get(key, 0) + 1
 
 

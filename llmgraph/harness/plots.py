@@ -11,6 +11,7 @@ also differ by hatching, so the figures read in greyscale print too.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -141,19 +142,26 @@ def cost_figure(frame: pd.DataFrame) -> Figure | None:
     return figure
 
 
+def _calibration_panels(rows: list[dict]) -> tuple[Figure, list[tuple[Any, tuple[str, str], list[dict]]], list[str]]:
+    """A figure with one panel per (gold set, kind) of the calibration ``rows``: each panel's axis, key
+    and rows, and the systems in order (one colour each across the panels)."""
+    keys = list(dict.fromkeys((row["gold_set"], row["kind"]) for row in rows))
+    figure = Figure(figsize=(3.6 * len(keys), 3.8), layout="constrained")
+    axes = figure.subplots(1, len(keys), squeeze=False)[0]
+    panels = [(axis, key, [row for row in rows if (row["gold_set"], row["kind"]) == key]) for axis, key in zip(axes, keys)]
+    return figure, panels, list(dict.fromkeys(row["system"] for row in rows))
+
+
 def reliability_figure(calibration: list[dict]) -> Figure | None:
     """Reliability diagram: per gold set and kind, each scored system's share right against its mean
     score per bin (the diagonal is perfect calibration); systems without scores are left out."""
     rows = [row for row in calibration if row.get("reliability")]
     if not rows:
         return None
-    panels = list(dict.fromkeys((row["gold_set"], row["kind"]) for row in rows))
-    figure = Figure(figsize=(3.6 * len(panels), 3.8), layout="constrained")
-    axes = figure.subplots(1, len(panels), squeeze=False)[0]
-    systems = list(dict.fromkeys(row["system"] for row in rows))
-    for axis, (gold_set, kind) in zip(axes, panels):
+    figure, panels, systems = _calibration_panels(rows)
+    for axis, (gold_set, kind), panel_rows in panels:
         axis.plot([0, 1], [0, 1], color="#999999", linestyle=":", linewidth=1)
-        for row in (r for r in rows if (r["gold_set"], r["kind"]) == (gold_set, kind)):
+        for row in panel_rows:
             bins = [b for b in row["reliability"] if b["n"]]
             index = systems.index(row["system"])
             axis.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], marker=MARKERS[index % len(MARKERS)],
@@ -170,12 +178,9 @@ def precision_recall_figure(calibration: list[dict]) -> Figure | None:
     rows = [row for row in calibration if row.get("pr_curve")]
     if not rows:
         return None
-    panels = list(dict.fromkeys((row["gold_set"], row["kind"]) for row in rows))
-    figure = Figure(figsize=(3.6 * len(panels), 3.8), layout="constrained")
-    axes = figure.subplots(1, len(panels), squeeze=False)[0]
-    systems = list(dict.fromkeys(row["system"] for row in rows))
-    for axis, (gold_set, kind) in zip(axes, panels):
-        for row in (r for r in rows if (r["gold_set"], r["kind"]) == (gold_set, kind)):
+    figure, panels, systems = _calibration_panels(rows)
+    for axis, (gold_set, kind), panel_rows in panels:
+        for row in panel_rows:
             index = systems.index(row["system"])
             axis.plot([p["recall"] for p in row["pr_curve"]], [p["precision"] for p in row["pr_curve"]],
                       color=OKABE_ITO[index % len(OKABE_ITO)], linewidth=1.5,
