@@ -61,40 +61,31 @@ def _kind(label: str) -> str:
 
 
 class ErrorIndex:
-    """One side of a report (gold or prediction) indexed to class the other side's errors against it:
-    each lookup is a dictionary probe, not a scan of the side's items."""
+    """One side of a report (gold or prediction) indexed to class the other side's errors against it: the
+    frequent questions (is this span here, is this token covered, are these ends linked) are set probes;
+    the rare ones (which labels, which relation of this type) scan the side's items."""
 
     def __init__(self, items: DocumentItems) -> None:
-        self.labels_by_span: dict[tuple[int, int], list[str]] = {}
-        self.labels_by_token: dict[int, set[str]] = {}  # the labels of the entities over each token
-        for start, end, label in items.entities:
-            self.labels_by_span.setdefault((start, end), []).append(label)
-            for token in range(start, end + 1):
-                self.labels_by_token.setdefault(token, set()).add(label)
-        self.ends: set[tuple[Item, Item]] = set()
-        self.ends_by_type: dict[str, list[tuple[Item, Item]]] = {}
-        for source, target, kind in items.relations:
-            self.ends.add((source, target))
-            self.ends_by_type.setdefault(kind, []).append((source, target))
-
-    def _labels_over(self, item: Item) -> set[str]:
-        return set().union(*(self.labels_by_token.get(token, ()) for token in range(item[0], item[1] + 1)))
+        self.entities, self.relations = items.entities, items.relations
+        self.spans = {(start, end) for start, end, _ in self.entities}
+        self.covered = {token for start, end, _ in self.entities for token in range(start, end + 1)}
+        self.ends = {(source, target) for source, target, _ in self.relations}
 
     def _covered(self, item: Item) -> bool:
         """Whether an entity of this side overlaps ``item``."""
-        return not self.labels_by_token.keys().isdisjoint(range(item[0], item[1] + 1))
+        return not self.covered.isdisjoint(range(item[0], item[1] + 1))
 
     def entity_error(self, item: Item, missing: str) -> str:
         """The class of an entity of the other side that this side lacks (``missing``: its class when
         nothing here overlaps it)."""
-        labels = self.labels_by_span.get(item[:2])
-        if labels:
+        if item[:2] in self.spans:
             kind = _kind(item[2])
-            return "wrong certainty" if any(_kind(label) == kind for label in labels) else "wrong type"
-        labels = self._labels_over(item)
-        if not labels:
+            same_span = (label for start, end, label in self.entities if (start, end) == item[:2])
+            return "wrong certainty" if any(_kind(label) == kind for label in same_span) else "wrong type"
+        if not self._covered(item):
             return missing
-        return "boundary" if item[2] in labels else "boundary and label"
+        overlapping = (label for start, end, label in self.entities if start <= item[1] and item[0] <= end)
+        return "boundary" if item[2] in overlapping else "boundary and label"
 
     def relation_error(self, relation: tuple[Item, Item, str], false_negative: bool) -> str:
         """The class of a relation of the other side that this side lacks."""
@@ -105,7 +96,7 @@ class ErrorIndex:
             return "reversed direction"
         if false_negative and not (self._covered(source) and self._covered(target)):
             return "lost with its entity"
-        if any(_overlaps(s, source) and _overlaps(t, target) for s, t in self.ends_by_type.get(kind, ())):
+        if any(k == kind and _overlaps(s, source) and _overlaps(t, target) for s, t, k in self.relations):
             return "endpoint error"
         return "missed" if false_negative else "spurious"
 

@@ -54,19 +54,19 @@ def _by_scores(docs: list[Document], selection: Selection, signal: str, measure:
     for rank, doc_id in enumerate(review_order(docs, signal)[:selection.count], 1):
         value = measure(by_id[doc_id])
         why = ("no scored entity or relation (nothing found is worth a look)" if value is None
-               else says.format(value=value, rank=_ordinal(rank), of=len(docs)))
+               else says.format(value=value, rank=rank, of=len(docs)))
         picks.append(Pick(doc_id, rank, why, value))
     return picks
 
 
 def _lowest_score(docs: list[Document], selection: Selection) -> list[Pick]:
     return _by_scores(docs, selection, "mean-score", report_confidence,
-                      "mean score {value:.3f}, the {rank} lowest of {of}")
+                      "mean score {value:.3f} (rank {rank} of {of}, lowest first)")
 
 
 def _expected_errors(docs: list[Document], selection: Selection) -> list[Pick]:
     return _by_scores(docs, selection, "expected-errors", expected_errors,
-                      "{value:.1f} predictions wrong by its scores (the sum of 1 - score), the {rank} most of {of}")
+                      "{value:.1f} predictions wrong by its scores (the sum of 1 - score; rank {rank} of {of}, most first)")
 
 
 def _disagreement(docs: list[Document], selection: Selection) -> list[Pick]:
@@ -77,7 +77,7 @@ def _disagreement(docs: list[Document], selection: Selection) -> list[Pick]:
     if missing:
         raise InputError(f"--against has no graph for {len(missing)} of the reports (first: {missing[0]})")
     scored = sorted((agreement(doc, other[doc.id]), doc.id) for doc in docs)[:selection.count]
-    return [Pick(doc_id, rank, f"F1 {value:.3f} between the two systems, the {_ordinal(rank)} lowest of {len(docs)}",
+    return [Pick(doc_id, rank, f"F1 {value:.3f} between the two systems (rank {rank} of {len(docs)}, lowest first)",
                  value) for rank, (value, doc_id) in enumerate(scored, 1)]
 
 
@@ -94,8 +94,3 @@ SELECTORS: dict[str, Callable[[list[Document], Selection], list[Pick]]] = {
 def select(docs: list[Document], selection: Selection) -> list[Pick]:
     """The reports to review, in review order."""
     return SELECTORS[selection.how](docs, selection)
-
-
-def _ordinal(number: int) -> str:
-    suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
-    return f"{number}{suffix}"
