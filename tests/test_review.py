@@ -227,6 +227,16 @@ def test_label_studio_bad_annotations_are_one_line_errors(change, message):
     assert "task 1" in str(caught.value) or "x.json" in str(caught.value)
 
 
+def test_exports_that_hold_no_review_are_refused():
+    export, _ = label_studio_export(free_doc(), edit=False)
+    minimal = [{"id": 1, "text": export[0]["data"]["text"], "label": []}]  # JSON-MIN
+    with pytest.raises(InputError, match="export the project with the JSON format"):
+        read_export(minimal, "x.json")
+    export[0]["annotations"] = []
+    with pytest.raises(InputError, match="no reviewed task: 1 of 1 tasks have no annotation"):
+        read_export(export, "x.json")
+
+
 def test_relations_to_deleted_regions_are_counted_not_dropped_silently():
     export, _ = label_studio_export(free_doc(), edit=False)
     result = export[0]["annotations"][0]["result"]

@@ -82,8 +82,9 @@ def read_export(tasks: Any, path: str, labeler: str | None = None, every_annotat
     latest annotation (of ``labeler`` only when named; every annotator's latest as labeler_1/_2 with
     ``every_annotator``). A task without an annotation is counted as not reviewed, never read as a report
     without findings; cancelled (skipped) annotations likewise."""
-    if not isinstance(tasks, list):
-        raise InputError("not a Label Studio JSON export (a list of tasks); export with the JSON format", path)
+    if not isinstance(tasks, list) or not all(isinstance(t, dict) and isinstance(t.get("data"), dict) for t in tasks):
+        raise InputError("not a Label Studio JSON export (a list of tasks, each with its data and annotations): "
+                         "export the project with the JSON format (not JSON-MIN or CSV)", path)
     imported = Imported()
     chosen: list[tuple[dict, str | None, dict]] = []  # (task, labeler, annotation)
     for task in tasks:
@@ -114,6 +115,9 @@ def read_export(tasks: Any, path: str, labeler: str | None = None, every_annotat
         imported.counts.update(graph.counts)
         imported.docs.append(replace(doc, annotator=labeler_of.get(who)) if who is not None else doc)
     imported.counts["reports imported"] = len({doc.id for doc in imported.docs})
+    if not imported.docs:
+        raise InputError(f"no reviewed task: {imported.counts['tasks not reviewed']} of {len(tasks)} tasks have no "
+                         "annotation" + (f" by {labeler}" if labeler else "") + " (predictions are not reviews)", path)
     return imported
 
 
