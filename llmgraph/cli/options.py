@@ -13,6 +13,8 @@ from llmgraph.evaluation.rewards import REWARD_VERSIONS
 from llmgraph.extraction.backends import BACKENDS
 from llmgraph.extraction.backends.batch_api import TARGETS as BATCH_TARGETS
 from llmgraph.extraction.grammar import GRAMMAR_BACKENDS
+from llmgraph.review.export import WRITERS as REVIEW_WRITERS
+from llmgraph.review.select import SELECTORS
 from llmgraph.systems.kinds import runnable_kinds
 from llmgraph.training.llm.config import DTYPES as TRAINING_DTYPES
 from llmgraph.training.llm.config import METHODS as TRAINING_METHODS
@@ -31,6 +33,8 @@ GrammarBackend = Enum("GrammarBackend", {name.upper(): name for name in GRAMMAR_
 BatchTarget = Enum("BatchTarget", {name.upper(): name for name in BATCH_TARGETS}, type=str)  # batch requests --target
 Method = Enum("Method", {name.upper(): name for name in TRAINING_METHODS}, type=str)  # train-llm --method
 Dtype = Enum("Dtype", {name.upper(): name for name in TRAINING_DTYPES}, type=str)  # train-llm --dtype
+ReviewTool = Enum("ReviewTool", {name.replace("-", "_").upper(): name for name in REVIEW_WRITERS}, type=str)  # --to
+ReviewSelect = Enum("ReviewSelect", {name.replace("-", "_").upper(): name for name in SELECTORS}, type=str)  # --select
 
 
 class Exemplars(str, Enum):
@@ -66,18 +70,6 @@ OPTION_MAX_TOKENS = typer.Option(None, "--max-tokens", min=1, help="Generation b
 OPTION_MAX_ENTITIES = typer.Option(None, "--max-entities", min=1, help="Bound of the entity list under --grammar json (default: 60).", rich_help_panel=DECODING)
 OPTION_CHUNK_WORDS = typer.Option(None, "--chunk-words", min=0, max=1_000_000, help="Reports longer than this many words are extracted in chunks of whole sentences within a section, generated together and merged (default: 30 words, fewer when a graph of 30 would not fit in --max-tokens; 0: whole reports).", rich_help_panel=DECODING)
 OPTION_TEMPERATURE = typer.Option(None, "--temperature", min=0.0, help="Sampling temperature, 0 for greedy (default: 0).", rich_help_panel=DECODING)
-class ReviewTool(str, Enum):
-    LABEL_STUDIO = "label-studio"
-    BRAT = "brat"
-
-
-class ReviewSelect(str, Enum):
-    EXPECTED_ERRORS = "expected-errors"
-    LOWEST_SCORE = "lowest-score"
-    DISAGREEMENT = "disagreement"
-    RANDOM = "random"
-
-
 class Confidence(str, Enum):
     ALLOWED = "allowed"
     RAW = "raw"

@@ -20,7 +20,7 @@ from llmgraph.io.radgraph_reader import read_radgraph
 from llmgraph.io.radgraph_writer import write_radgraph
 from llmgraph.review.export import export_review
 from llmgraph.review.importing import import_review
-from llmgraph.review.select import Selection
+from llmgraph.review.select import DEFAULT_SELECTION, Selection
 from llmgraph.runs.runlog import manifest_path
 
 review_app = typer.Typer(cls=Commands, no_args_is_help=True,
@@ -32,7 +32,7 @@ def review_export(
     pred: Path = typer.Argument(..., metavar="PRED", help="A system's graphs (RadGraph JSON/JSONL, as extract writes them)."),
     output: Path = typer.Option(..., "-o", "--output", metavar="DIR", help="A new folder for the tasks (or brat files) and review.json."),
     to: ReviewTool = typer.Option(..., "--to", help="label-studio: tasks.json with the graphs as predictions, and labeling_config.xml; brat: a .txt and .ann per report, and annotation.conf."),
-    how: ReviewSelect = typer.Option(ReviewSelect.EXPECTED_ERRORS, "--select", help="expected-errors: the reports whose scores say they hold the most wrong predictions (the sum of 1 - score; long reports come first); lowest-score: the reports of lowest mean confidence; disagreement: those PRED and --against agree on least (F1 of one against the other); random: a seeded draw."),
+    how: ReviewSelect = typer.Option(ReviewSelect(DEFAULT_SELECTION), "--select", help="expected-errors: the reports whose scores say they hold the most wrong predictions (the sum of 1 - score; long reports come first); lowest-score: the reports of lowest mean confidence; disagreement: those PRED and --against agree on least (F1 of one against the other); random: a seeded draw."),
     count: Optional[int] = typer.Option(None, "-n", min=1, help="How many reports (default: all, in review order)."),
     against: Optional[Path] = typer.Option(None, "--against", metavar="FILE", help="Another system's graphs of the same reports, for --select disagreement."),
     seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1, help="Seed of --select random."),
@@ -41,7 +41,7 @@ def review_export(
 ) -> None:
     """Choose reports to review and write them for Label Studio or brat, the system's graphs as pre-annotations."""
     check_output(output, [pred, against], folder=True)
-    if against is not None and how is not ReviewSelect.DISAGREEMENT:
+    if against is not None and how.value != "disagreement":
         raise InputError("--against is read by --select disagreement only")
     docs = read_radgraph(pred, labeler)
     other = read_radgraph(against, labeler) if against is not None else None

@@ -86,6 +86,7 @@ def _random(docs: list[Document], selection: Selection) -> list[Pick]:
     return [Pick(doc_id, rank, f"drawn at random (seed {selection.seed})") for rank, doc_id in enumerate(drawn, 1)]
 
 
+DEFAULT_SELECTION = "expected-errors"  # measured best at finding errors per report (eval/results/bench_review_*)
 SELECTORS: dict[str, Callable[[list[Document], Selection], list[Pick]]] = {
     "expected-errors": _expected_errors, "lowest-score": _lowest_score, "disagreement": _disagreement,
     "random": _random}
