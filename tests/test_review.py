@@ -177,6 +177,20 @@ def test_label_studio_edits_come_back_as_made():
     assert read_export(export, "x.json").docs == [expected]
 
 
+def test_entities_with_other_ids_are_numbered_by_place_in_both_tools(tmp_path):
+    doc = GOLD[0]
+    renamed = {e.id: name for e, name in zip(doc.entities, ["3", "x", *[f"n{i}" for i in range(len(doc.entities))]])}
+    odd = replace(doc, entities=[replace(e, id=renamed[e.id]) for e in doc.entities],
+                  relations=[replace(r, source=renamed[r.source], target=renamed[r.target]) for r in doc.relations])
+    regions = [item["id"] for item in to_task(odd, "s")["predictions"][0]["result"] if item["type"] == "labels"]
+    assert regions == [f"e{i}" for i in range(1, len(doc.entities) + 1)]  # no "e3" twice
+    assert [line.split("\t")[0] for line in to_brat(odd)[1].splitlines() if line.startswith("T")] == [
+        f"T{i}" for i in range(1, len(doc.entities) + 1)]
+    (back,) = read_export(label_studio_export(odd, edit=False)[0], "x.json").docs
+    assert [(e.label, e.start_ix, e.end_ix) for e in back.entities] == [(e.label, e.start_ix, e.end_ix) for e in doc.entities]
+    assert [(r.type, r.source, r.target) for r in back.relations] == [(r.type, r.source, r.target) for r in doc.relations]
+
+
 def test_label_studio_new_regions_get_new_ids():
     doc = free_doc()
     export, _ = label_studio_export(doc, edit=False)

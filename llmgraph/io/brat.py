@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from llmgraph.core.document import Document, display_text
 from llmgraph.core.labels import ALL_LABELS, RELATION_TYPES
-from llmgraph.io.reviewed import Region, ReviewedGraph
+from llmgraph.io.reviewed import Region, ReviewedGraph, entity_numbers
 
 
 def brat_type(label: str) -> str:
@@ -38,7 +38,7 @@ def annotation_conf(labels: tuple[str, ...]) -> str:
 def to_brat(doc: Document) -> tuple[str, str]:
     """The ``.txt`` and ``.ann`` contents of one document."""
     text, offsets = display_text(doc)
-    numbers = _t_numbers(doc)
+    numbers = entity_numbers(doc)
     lines = []
     for entity in doc.entities:
         start, end = offsets[entity.start_ix][0], offsets[entity.end_ix][1]
@@ -47,14 +47,6 @@ def to_brat(doc: Document) -> tuple[str, str]:
     for index, relation in enumerate(doc.relations, 1):
         lines.append(f"R{index}\t{relation.type} Arg1:T{numbers[relation.source]} Arg2:T{numbers[relation.target]}")
     return text, "".join(line + "\n" for line in lines)
-
-
-def _t_numbers(doc: Document) -> dict[str, str]:
-    """The T number of each entity: its id when every id is a distinct positive integer, else its place."""
-    ids = [entity.id for entity in doc.entities]
-    if all(value.isdigit() and int(value) > 0 for value in ids) and len(set(ids)) == len(ids):
-        return {value: str(int(value)) for value in ids}
-    return {value: str(index) for index, value in enumerate(ids, 1)}
 
 
 def from_brat(base: Document, text: str, ann: str, name: str) -> ReviewedGraph:

@@ -20,7 +20,7 @@ from llmgraph.core.document import Document, display_text
 from llmgraph.core.errors import InputError
 from llmgraph.core.labels import ALL_LABELS, RELATION_TYPES
 from llmgraph.io.radgraph import document_to_raw, documents_from_raw
-from llmgraph.io.reviewed import Imported, Region, ReviewedGraph
+from llmgraph.io.reviewed import Imported, Region, ReviewedGraph, entity_numbers
 
 FROM_NAME, TO_NAME = "label", "text"  # the names of the Labels and Text tags in the labeling config
 DATA_KEY = "llmgraph"  # the exported report under task["data"]
@@ -41,8 +41,7 @@ def to_task(doc: Document, model_version: str) -> dict[str, Any]:
     """One task: the report, and its graph as a prediction by ``model_version``."""
     text, offsets = display_text(doc)
     base = document_to_raw(replace(doc, entities=[], relations=[], annotator=None))
-    region = {entity.id: f"e{entity.id}" if entity.id.isdigit() else f"e{index}"
-              for index, entity in enumerate(doc.entities, 1)}
+    region = {entity_id: f"e{number}" for entity_id, number in entity_numbers(doc).items()}
     result: list[dict[str, Any]] = []
     for entity in doc.entities:
         start, end = offsets[entity.start_ix][0], offsets[entity.end_ix][1]
@@ -139,7 +138,7 @@ def _graph(task: dict[str, Any], annotation: dict[str, Any], path: str) -> Revie
     raw = dict(raw)
     doc_id = str(raw.pop("id"))
     base = documents_from_raw(doc_id, raw)[0]
-    graph = ReviewedGraph(base, f"task {task.get('id')} (report {doc_id})")
+    graph = ReviewedGraph(base, f"task {task.get('id')}")
     if data.get(TO_NAME) != display_text(base)[0]:
         raise graph.fail("the task's text differs from the exported report: another version of the report?")
     for item in annotation.get("result") or []:
@@ -150,8 +149,12 @@ def _graph(task: dict[str, Any], annotation: dict[str, Any], path: str) -> Revie
             if len(labels) != 1:
                 raise graph.fail(f"region {item.get('id')} has {len(labels)} labels; an entity has one")
             match = REGION_ID.match(str(item.get("id")))
-            graph.add_region(Region(str(item.get("id")), int(value["start"]), int(value["end"]), labels[0],
-                                    value.get("text"), match.group(1) if match else None))
+            try:
+                start, end = int(value["start"]), int(value["end"])
+            except (KeyError, TypeError, ValueError):
+                raise graph.fail(f"region {item.get('id')} has no character start and end") from None
+            graph.add_region(Region(str(item.get("id")), start, end, labels[0], value.get("text"),
+                                    match.group(1) if match else None))
         elif kind == "relation":
             _link(graph, item)
         else:

@@ -21,6 +21,15 @@ from llmgraph.core.errors import InputError
 from llmgraph.core.labels import ALL_LABELS, RELATION_TYPES, label_set_of
 
 
+def entity_numbers(doc: Document) -> dict[str, str]:
+    """The number each entity is exported under (brat's ``T<n>``, Label Studio's ``e<n>``): its id when
+    every id is a distinct positive integer (so a reviewed graph keeps its ids), else its place."""
+    ids = [entity.id for entity in doc.entities]
+    if all(value.isdigit() and value == str(int(value)) and int(value) > 0 for value in ids) and len(set(ids)) == len(ids):
+        return {value: value for value in ids}
+    return {value: str(index) for index, value in enumerate(ids, 1)}
+
+
 @dataclass
 class Region:
     """One entity as the tool has it: its tool id, character span [start, end), label, and the text the
@@ -39,7 +48,7 @@ class ReviewedGraph:
     """The graph a reviewer left on one report, built region by region and link by link."""
 
     base: Document  # the report as exported (its tokens, offsets and metadata), without annotations
-    where: str  # how errors name the report: "task 12 (report s50414267)", "s504.ann"
+    where: str  # where in the export, for errors (which also name the report): "task 12", "s504.ann"
     counts: Counter = field(default_factory=Counter)
     regions: list[Region] = field(default_factory=list)
     links: list[tuple[str, str, str]] = field(default_factory=list)  # (from key, to key, type)
