@@ -229,6 +229,8 @@ def test_label_studio_annotators_latest_and_unreviewed():
     (lambda r: r[0]["value"].update(labels=["Finding"]), "labels not in RadGraph's or RadGraph-XL's label set: Finding"),
     (lambda r: r[0]["value"].update(text="zzz"), "another version of the report"),
     (lambda r: r.append(r[0] | {"id": "dup"}), "overlap"),
+    (lambda r: r.append(r[1] | {}), "two regions are called"),
+    (lambda r: r[0]["value"].pop("start"), "has no character start and end"),
     (lambda r: r.append({"type": "relation", "from_id": r[0]["id"], "to_id": r[1]["id"], "direction": "bi",
                          "labels": ["modify"]}), "goes both ways"),
 ])

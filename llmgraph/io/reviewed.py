@@ -60,6 +60,8 @@ class ReviewedGraph:
         if region.label not in ALL_LABELS:
             raise self.fail(f"label {region.label!r} is not a RadGraph or RadGraph-XL label "
                             "(an export from another project?)")
+        if any(other.key == region.key for other in self.regions):
+            raise self.fail(f"two regions are called {region.key}")
         self.regions.append(region)
 
     def add_link(self, source: str, target: str, kind: str) -> None:
