@@ -334,6 +334,8 @@ def test_agreement_of_two_files(tmp_path):
     assert result.exit_code == 0, result.output
     scores = json.loads(result.output)
     assert scores["entity_precision"] == 1.0 and 0 < scores["entity_f1"] < 1 and scores["relation_f1"] == 0
+    alone = runner.invoke(app, ["agreement", str(sample_gold_path())])
+    assert alone.exit_code == 2 and "has no labeler_1 and labeler_2 annotations" in alone.output
     two = tmp_path / "two.json"
     write_radgraph([replace(d, annotator=who) for d in GOLD for who in ("labeler_1", "labeler_2")], two)
     result = runner.invoke(app, ["agreement", str(two), "--json"])

@@ -80,6 +80,9 @@ def agreement(
 ) -> None:
     """Entity and relation F1 between two annotators, per label and relation type (the human ceiling)."""
     if second is None:
+        if not any(doc.annotator for doc in read_radgraph(first, "1")):
+            raise InputError("has no labeler_1 and labeler_2 annotations: give the other annotator's graphs as GOLD_B",
+                             first)
         result = evaluate_files(first, first, "1", "2", samples=0)
     else:
         result = evaluate_files(first, second, samples=0)
