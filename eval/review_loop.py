@@ -11,8 +11,8 @@
 4. ``llmgraph review import`` reads the folder back as gold; ``llmgraph agreement`` says how far the
    reviewed graphs are from the system's (what the review changed).
 5. A second span model is trained on the same synthetic reports plus the N reviewed ones.
-6. Both models are scored on the sample gold's other reports (held out of the review): does the review
-   pay for itself?
+6. ``llmgraph compare`` scores both models on the sample gold's other reports (held out of the review),
+   with bootstrap intervals and the paired test: does the review pay for itself?
 
 Every step is the command a user types (``llmgraph ...`` in a subprocess); the commands and the numbers go
 to ``--out``.
@@ -28,6 +28,9 @@ import sys
 import time
 from datetime import date
 from pathlib import Path
+
+import pandas as pd
+import yaml
 
 from llmgraph.core.resources import sample_gold_path
 from llmgraph.io.brat import to_brat
@@ -80,7 +83,7 @@ def main() -> None:
         (folder / f"{entry['file']}.ann").write_text(to_brat(gold[entry["id"]])[1], encoding="utf-8")
     reviewed = work / "reviewed.json"
     run(log, "review", "import", str(folder), "-o", str(reviewed))
-    changed = scores(log, reviewed, pred)  # agreement of the system's graphs with the reviewed ones
+    changed = scores(log, reviewed, pred)  # the system's graphs against the reviewed ones
     run(log, "agreement", str(reviewed), str(pred))
     combined = work / "synthetic+reviewed.json"
     write_radgraph([*read_radgraph(synthetic), *read_radgraph(reviewed)], combined)
@@ -89,18 +92,35 @@ def main() -> None:
     picked = {entry["id"] for entry in manifest["reports"]}
     held_out = work / "held-out.json"
     write_radgraph([doc for doc in gold.values() if doc.id not in picked], held_out)
-    pred_b = work / "span-synthetic+reviewed.json"
-    run(log, "extract", str(held_out), "--type", "span", "--model", str(model_b), "-o", str(pred_b))
-    before, after = scores(log, held_out, pred), scores(log, held_out, pred_b)
+    experiment = work / "review-loop.yaml"  # both span models on the held-out reports, with the paired test
+    experiment.write_text(yaml.safe_dump({
+        "name": "review-loop", "gold": [{"name": "held-out", "path": str(held_out.resolve())}],
+        "bootstrap": {"samples": 1000, "seed": 0},
+        "systems": [{"name": "span-synthetic", "type": "span", "model": str(model_a.resolve())},
+                    {"name": "span-synthetic+reviewed", "type": "span", "model": str(model_b.resolve())}]}))
+    compared = work / "compare"
+    run(log, "compare", str(experiment), "-o", str(compared))
+    results = pd.read_csv(compared / "results.csv")
+    results = results[results.group == "all"].set_index(["system", "metric"])
+    test = pd.read_csv(compared / "significance.csv").set_index("metric")
+
+    def cell(system: str, metric: str) -> str:
+        row = results.loc[(system, metric)]
+        return f"{row.value:.3f} [{row.ci_low:.3f}, {row.ci_high:.3f}]"
+
+    before = {metric: cell("span-synthetic", metric) for metric in ("entity_f1", "relation_f1")}
+    after = {metric: cell("span-synthetic+reviewed", metric) for metric in ("entity_f1", "relation_f1")}
+    p_values = {metric: float(test.loc[metric, "p_value"]) for metric in ("entity_f1", "relation_f1")}
     lines = [f"# Review loop, {date.today().isoformat()} ({platform.machine()}, {platform.processor() or 'cpu'})", "",
              f"Span baseline on {args.synthetic} synthetic reports; {args.n} of the sample gold's {len(gold)} reports "
              "reviewed (the gold standing in for the reviewer); scored on the other "
              f"{len(gold) - len(picked)}.", "",
-             "| | entity F1 | relation F1 |", "|---|---|---|",
+             "| | entity F1 [95% CI] | relation F1 [95% CI] |", "|---|---|---|",
              f"| system's graphs vs the reviewed ones (the {args.n} reviewed reports) | {changed['entity_f1']:.3f} | "
              f"{changed['relation_f1']:.3f} |",
-             f"| held out: trained on synthetic reports | {before['entity_f1']:.3f} | {before['relation_f1']:.3f} |",
-             f"| held out: synthetic + {args.n} reviewed | {after['entity_f1']:.3f} | {after['relation_f1']:.3f} |",
+             f"| held out: trained on synthetic reports | {before['entity_f1']} | {before['relation_f1']} |",
+             f"| held out: synthetic + {args.n} reviewed | {after['entity_f1']} | {after['relation_f1']} |",
+             f"| paired bootstrap p (llmgraph compare) | {p_values['entity_f1']:.3f} | {p_values['relation_f1']:.3f} |",
              "", "Why each report was picked:", "",
              *[f"- {entry['id']}: {entry['why']}" for entry in manifest["reports"]], "", "Commands:", "", "```",
              *log, "```", ""]
