@@ -66,6 +66,15 @@ def scored_items(pairs: Iterable[tuple[Document, Document]]) -> ScoredItems:
                        {k: np.array(v, dtype=bool) for k, v in correct.items()}, gold_count, unscored)
 
 
+def _thresholds(scores: np.ndarray, correct: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The predictions ranked by score, highest first, cut at every distinct score (equal scores are kept
+    or dropped together): at each cut the score, the correct predictions kept and all predictions kept."""
+    order = np.argsort(-scores, kind="stable")
+    ranked_scores = scores[order]
+    last_of_tie = np.r_[ranked_scores[1:] != ranked_scores[:-1], True]
+    return ranked_scores[last_of_tie], np.cumsum(correct[order])[last_of_tie], np.flatnonzero(last_of_tie) + 1
+
+
 def average_precision(scores: np.ndarray, correct: np.ndarray) -> float | None:
     """The area under the precision-recall curve of ranking the predictions by score (recall of the
     correct ones), as step-wise average precision; predictions of equal score form one step. None
@@ -73,11 +82,7 @@ def average_precision(scores: np.ndarray, correct: np.ndarray) -> float | None:
     positives = int(correct.sum())
     if positives == 0:
         return None
-    order = np.argsort(-scores, kind="stable")
-    ranked_scores, ranked = scores[order], correct[order]
-    hits = np.cumsum(ranked)
-    last_of_tie = np.r_[ranked_scores[1:] != ranked_scores[:-1], True]
-    hits, seen = hits[last_of_tie], np.flatnonzero(last_of_tie) + 1
+    _, hits, seen = _thresholds(scores, correct)
     recall_steps = np.diff(np.r_[0, hits]) / positives
     return float(np.sum(recall_steps * hits / seen))
 
@@ -89,10 +94,7 @@ def precision_recall_points(scores: np.ndarray, correct: np.ndarray, gold: int, 
     ``points`` thresholds, evenly spaced along the ranking). Empty without scores or gold items."""
     if not len(scores) or not gold:
         return []
-    order = np.argsort(-scores, kind="stable")
-    ranked_scores, ranked = scores[order], correct[order]
-    last_of_tie = np.r_[ranked_scores[1:] != ranked_scores[:-1], True]
-    hits, seen, thresholds = np.cumsum(ranked)[last_of_tie], np.flatnonzero(last_of_tie) + 1, ranked_scores[last_of_tie]
+    thresholds, hits, seen = _thresholds(scores, correct)
     chosen = np.unique(np.linspace(0, len(hits) - 1, min(points, len(hits))).round().astype(int))
     return [{"threshold": float(thresholds[i]), "precision": float(hits[i] / seen[i]), "recall": float(hits[i] / gold)}
             for i in chosen]
@@ -156,7 +158,7 @@ def expected_errors(doc: Document) -> float | None:
     """How many of a report's scored predictions the scores say are wrong (the sum of 1 - score); None
     when it has no scored prediction."""
     scores = _report_scores(doc)
-    return -_by_expected_errors(scores) if scores else None
+    return _expected_wrong(scores) if scores else None
 
 
 def report_confidence(doc: Document) -> float | None:
@@ -177,10 +179,14 @@ def _by_min(scores: list[float]) -> float:
     return min(scores)
 
 
+def _expected_wrong(scores: list[float]) -> float:
+    """The expected number of wrong predictions (each is wrong with probability 1 - score)."""
+    return float(np.sum(1.0 - np.asarray(scores)))
+
+
 def _by_expected_errors(scores: list[float]) -> float:
-    """Minus the expected number of wrong predictions (each is wrong with probability 1 - score): the
-    report the scores say holds the most mistakes comes first, however long it is."""
-    return -float(np.sum(1.0 - np.asarray(scores)))
+    """The report the scores say holds the most mistakes comes first, however long it is."""
+    return -_expected_wrong(scores)
 
 
 # How a report's item scores become its place in the review queue (lowest first).
