@@ -3,10 +3,10 @@ the experiment reads must lie outside these paths; ``compare`` refuses it before
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from llmgraph.core.names import safe_name
 from llmgraph.systems.provision import LLM_MODELS, SPAN_MODELS
 
 GOLD, SYSTEMS, PLOTS, VIEWER = "gold", "systems", "plots", "viewer"
@@ -19,9 +19,9 @@ OUTPUT_FILES = (RESULTS_CSV, RESULTS_MD, SIGNIFICANCE_CSV, DIFFS_JSONL, PER_REPO
 
 
 def folder_name(system: str) -> str:
-    """The folder (and file-name part) of a system's outputs: its name, with anything but letters, digits
-    and ``._+-`` as one ``-`` (``human (labeler 2 vs 1)`` is ``human-labeler-2-vs-1``)."""
-    return re.sub(r"[^A-Za-z0-9._+-]+", "-", system).strip("-") or "system"
+    """The folder (and file-name part) of a system's outputs (``human (labeler 2 vs 1)`` is
+    ``human-labeler-2-vs-1``)."""
+    return safe_name(system, "system")
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,13 @@ manifest that says how they were chosen and why each one was."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from llmgraph.core.document import Document
 from llmgraph.core.errors import InputError
+from llmgraph.core.names import safe_name
 from llmgraph.core.labels import RADGRAPH_LABELS, XL_LABELS, LabelSet
 from llmgraph.evaluation.pairing import label_set_of_documents
 from llmgraph.io.atomic import write_atomic, write_json
@@ -32,7 +32,7 @@ def _write_label_studio(docs: list[Document], folder: Path, system: str, labels:
 def _write_brat(docs: list[Document], folder: Path, system: str, labels: tuple[str, ...]) -> dict[str, str]:
     stems: dict[str, str] = {}
     for index, doc in enumerate(docs, 1):
-        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", doc.id).strip("._") or "report"
+        stem = safe_name(doc.id, "report")
         if stem in stems.values():
             stem = f"{stem}-{index}"
         stems[doc.id] = stem
