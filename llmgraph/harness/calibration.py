@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 
-from llmgraph.core.document import Document
 from llmgraph.evaluation.calibration import (
     KINDS,
     ScoredItems,
@@ -23,7 +22,7 @@ from llmgraph.evaluation.calibration import (
     threshold_curve,
 )
 from llmgraph.harness.comparison import Outcome
-from llmgraph.harness.rows import paired_predictions
+from llmgraph.harness.rows import Pairs
 
 REVIEW_SHARE = 0.25  # the share of a gold set's reports reviewed first
 THRESHOLDS = tuple(np.round(np.arange(0.0, 1.0, 0.05), 2))  # candidate thresholds chosen on the dev gold set
@@ -41,7 +40,7 @@ def best_threshold(items: ScoredItems) -> float:
 CURVES = ("reliability", "pr_curve")  # for plots/, not calibration.csv
 
 
-def calibration_rows(gold: dict[str, list[Document]], outcomes: list[Outcome], errors: dict[tuple[str, str], dict[str, int]],
+def calibration_rows(pairs: Pairs, outcomes: list[Outcome], errors: dict[tuple[str, str], dict[str, int]],
                      dev: str | None = None) -> list[dict[str, Any]]:
     """Per scored system, gold set and kind (entity, relation): the calibration summary, the review gain
     of the reports its scores put first (``DEFAULT_REVIEW_SIGNAL``; ``errors``: (system, gold set) -> report id -> its false positives +
@@ -51,9 +50,9 @@ def calibration_rows(gold: dict[str, list[Document]], outcomes: list[Outcome], e
     for outcome in outcomes:
         if outcome.scored is None or outcome.predictions is None:
             continue
-        pairs = paired_predictions(gold[outcome.gold_set], outcome)
-        items[(outcome.system, outcome.gold_set)] = scored_items(pairs)
-        orders[(outcome.system, outcome.gold_set)] = review_order((pred for _, pred in pairs), DEFAULT_REVIEW_SIGNAL)
+        paired = pairs[(outcome.system, outcome.gold_set)]
+        items[(outcome.system, outcome.gold_set)] = scored_items(paired)
+        orders[(outcome.system, outcome.gold_set)] = review_order((pred for _, pred in paired), DEFAULT_REVIEW_SIGNAL)
     rows = []
     for (system, gold_set), found in items.items():
         summary = calibration_summary(found)

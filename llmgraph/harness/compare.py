@@ -39,7 +39,7 @@ from llmgraph.harness.gold import human_ceiling, load_gold
 from llmgraph.harness.layout import Layout, folder_name
 from llmgraph.harness.results import write_results
 from llmgraph.harness.calibration import calibration_rows
-from llmgraph.harness.rows import per_report_rows, report_error_counts, significance_rows
+from llmgraph.harness.rows import paired_outcomes, per_report_rows, report_error_counts, significance_rows
 from llmgraph.io.atomic import write_atomic, write_json
 from llmgraph.io.outputs import check_output, paths_in, refuse_inputs_under
 from llmgraph.io.radgraph_reader import read_radgraph
@@ -99,8 +99,9 @@ class Harness:
                 outcomes.append(self._outcome(spec, name, gold[name], examples))
         finally:
             self.context.pool.close()
-        diffs, per_report, errors = per_report_rows(experiment, gold, outcomes)
-        calibration = calibration_rows(gold, outcomes, report_error_counts(per_report), experiment.dev_gold)
+        pairs = paired_outcomes(gold, outcomes)
+        diffs, per_report, errors = per_report_rows(experiment, pairs, outcomes)
+        calibration = calibration_rows(pairs, outcomes, report_error_counts(per_report), experiment.dev_gold)
         return Comparison(experiment, self.out_dir, gold, outcomes, significance_rows(experiment, gold, outcomes),
                           diffs, per_report, errors, calibration)
 

@@ -76,7 +76,16 @@ def paired_predictions(gold: list[Document], outcome: Outcome) -> list[tuple[Doc
     return pairs
 
 
-def per_report_rows(experiment: Experiment, gold: dict[str, list[Document]], outcomes: list[Outcome]
+Pairs = dict[tuple[str, str], list[tuple[Document, Document]]]  # (system, gold set) -> its paired_predictions
+
+
+def paired_outcomes(gold: dict[str, list[Document]], outcomes: list[Outcome]) -> Pairs:
+    """Every scored outcome's ``paired_predictions``, its predictions file read once for all the rows."""
+    return {(o.system, o.gold_set): paired_predictions(gold[o.gold_set], o)
+            for o in outcomes if o.scored is not None and o.predictions is not None}
+
+
+def per_report_rows(experiment: Experiment, pairs: Pairs, outcomes: list[Outcome]
                     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     """Per report of every system, in the label set its scores use: the errors (``diffs.jsonl``), the
     scores (``per_report.csv``: precision, recall and F1 of entities and relations, the three rewards, the
@@ -88,7 +97,7 @@ def per_report_rows(experiment: Experiment, gold: dict[str, list[Document]], out
             continue
         totals: Counter = Counter()
         min_score = outcome.scored.pairer.min_score
-        for (doc, pred), report in zip(paired_predictions(gold[outcome.gold_set], outcome), outcome.scored.per_report()):
+        for (doc, pred), report in zip(pairs[(outcome.system, outcome.gold_set)], outcome.scored.per_report()):
             if min_score is not None:  # as it was scored
                 pred = keep_scored(pred, min_score)[0]
             error = outcome.manifest.get("errors", {}).get(doc.id)
