@@ -19,13 +19,12 @@ from xml.sax.saxutils import quoteattr
 from llmgraph.core.document import Document, display_text
 from llmgraph.core.errors import InputError
 from llmgraph.core.labels import ALL_LABELS, RELATION_TYPES
-from llmgraph.io.radgraph import document_to_raw, documents_from_raw
+from llmgraph.io.radgraph import LABELERS, document_to_raw, documents_from_raw
 from llmgraph.io.reviewed import Imported, Region, ReviewedGraph, entity_numbers
 
 FROM_NAME, TO_NAME = "label", "text"  # the names of the Labels and Text tags in the labeling config
 DATA_KEY = "llmgraph"  # the exported report under task["data"]
 REGION_ID = re.compile(r"e(\d+)$")
-LABELERS = ("labeler_1", "labeler_2")
 
 
 def labeling_config(labels: Iterable[str]) -> str:
