@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 
 from llmgraph.evaluation.calibration import (
+    DEFAULT_REVIEW_SIGNAL,
     KINDS,
     ScoredItems,
     calibration_summary,
-    DEFAULT_REVIEW_SIGNAL,
     review_gain,
     review_order,
     scored_items,

@@ -11,8 +11,8 @@ from llmgraph.core.defaults import RANDOMIZATION_SHUFFLES
 from llmgraph.core.document import Document, keep_scored
 from llmgraph.evaluation.diff import document_diff
 from llmgraph.evaluation.items import document_items
-from llmgraph.evaluation.taxonomy import ERRORS, report_errors
 from llmgraph.evaluation.significance import bootstrap_test, randomization_test
+from llmgraph.evaluation.taxonomy import ERRORS, report_errors
 from llmgraph.harness.comparison import Outcome
 from llmgraph.harness.experiment import Experiment
 from llmgraph.io.radgraph_reader import read_radgraph

@@ -9,8 +9,8 @@ from typing import Any
 
 from llmgraph.core.document import Document
 from llmgraph.core.errors import InputError
-from llmgraph.core.names import safe_name
 from llmgraph.core.labels import RADGRAPH_LABELS, XL_LABELS, LabelSet
+from llmgraph.core.names import safe_name
 from llmgraph.evaluation.pairing import label_set_of_documents
 from llmgraph.io.atomic import write_atomic, write_json
 from llmgraph.io.brat import annotation_conf, to_brat
