@@ -48,12 +48,18 @@ GOLD = {"sample": "eval/data/sample_gold.json", "long": "eval/data/long_gold.jso
 ESTIMATORS = ("none", "allowed", "raw")
 
 
-def measures(gold, predicted) -> dict:
-    """Micro-F1, calibration and review gain of one system's graphs on one gold set."""
+def paired_errors(gold, predicted) -> tuple[list, dict[str, int]]:
+    """Each gold report with its prediction (an empty graph when missing), and each report's errors (false
+    positives and negatives, the error taxonomy's count)."""
     by_id = {doc.id: doc for doc in predicted}
     pairs = [(doc, by_id.get(doc.id, replace(doc, entities=[], relations=[]))) for doc in gold]
+    return pairs, {g.id: sum(report_errors(document_items(g), document_items(p)).values()) for g, p in pairs}
+
+
+def measures(gold, predicted) -> dict:
+    """Micro-F1, calibration and review gain of one system's graphs on one gold set."""
+    pairs, errors = paired_errors(gold, predicted)
     summary = calibration_summary(scored_items(pairs))
-    errors = {g.id: sum(report_errors(document_items(g), document_items(p)).values()) for g, p in pairs}
     scored = any(summary[kind]["scored"] for kind in summary)
     gains = {signal: review_gain(review_order((p for _, p in pairs), signal), errors) if scored else None
              for signal in REVIEW_SIGNALS}  # no scores: no order

@@ -20,15 +20,13 @@ import json
 import os
 import platform
 import sys
-from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from bench_confidence import paired_errors
 
-from llmgraph.evaluation.items import document_items
-from llmgraph.evaluation.taxonomy import report_errors
 from llmgraph.io.radgraph_reader import read_radgraph
 from llmgraph.review.select import Selection, select
 
@@ -39,9 +37,7 @@ SCORED_SELECTIONS = ("expected-errors", "lowest-score")  # the default of review
 def report_errors_and_tokens(gold_path: Path, pred_path: Path) -> tuple[dict[str, int], dict[str, int], list]:
     """Each report's errors (false positives and negatives) and tokens, and the predicted documents."""
     gold = read_radgraph(gold_path)
-    predicted = {doc.id: doc for doc in read_radgraph(pred_path)}
-    pairs = [(doc, predicted.get(doc.id, replace(doc, entities=[], relations=[]))) for doc in gold]
-    errors = {g.id: sum(report_errors(document_items(g), document_items(p)).values()) for g, p in pairs}
+    pairs, errors = paired_errors(gold, read_radgraph(pred_path))
     return errors, {g.id: len(g.tokens) for g in gold}, [p for _, p in pairs]
 
 
