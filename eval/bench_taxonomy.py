@@ -5,7 +5,8 @@ with it switched off, side by side in one run.
 
 Files as in bench_evaluate (synthetic reports and perturbed predictions, as `extract` writes them); each
 round reads both files and evaluates them (``evaluation.scoring.evaluate_files``, no bootstrap), once as
-shipped and once with ``add_errors`` replaced by a no-op; the fastest round of each counts.
+shipped and once with ``add_errors`` replaced by a no-op; the fastest round of each counts. Every run of a
+day is kept in ``bench_taxonomy_DATE.json`` (the noise between runs is as large as the cost).
 Exits 1 when the taxonomy adds more than TARGET to the wall time.
 """
 
@@ -55,7 +56,9 @@ def main() -> None:
     print(f"evaluate on {args.reports:,} reports: {fastest['with taxonomy']:.2f} s with the taxonomy, "
           f"{fastest['without']:.2f} s without: +{added:.1%} (target <= {TARGET:.0%})")
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"bench_taxonomy_{date.today().isoformat()}.json").write_text(json.dumps(result, indent=2) + "\n")
+    record = args.out / f"bench_taxonomy_{date.today().isoformat()}.json"
+    earlier = json.loads(record.read_text()).get("runs", []) if record.exists() else []
+    record.write_text(json.dumps({"runs": [*earlier, result]}, indent=2) + "\n")  # every run of the day kept
     if added > TARGET:
         sys.exit(f"bench_taxonomy: the taxonomy adds {added:.1%} to evaluate (target <= {TARGET:.0%})")
 
